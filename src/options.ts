@@ -1,0 +1,50 @@
+import { z } from 'zod'
+import { InvalidOptionsError } from './errors.js'
+
+/**
+ * Parses a factory's options once, against a zod schema that holds the defaults, and freezes the result.
+ * A bad option becomes an `InvalidOptionsError` naming the option and the value given.
+ */
+export function parseOptions<S extends z.ZodType>(
+  where: string,
+  schema: S,
+  input: unknown,
+): Readonly<z.output<S>> {
+  const result = schema.safeParse(input ?? {})
+  if (!result.success) {
+    throw new InvalidOptionsError(
+      where,
+      result.error.issues.map((issue) => ({
+        option: issue.path.join('.') || '(root)',
+        message: issue.message,
+        value: valueAt(input, issue.path),
+      })),
+    )
+  }
+  return Object.freeze(result.data)
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** A duration in milliseconds: a number, or a string people read (`'250ms'`, `'30s'`, `'5m'`, `'1h'`). */
+export const duration = z.union([
+  z.number().nonnegative().finite(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration like 250ms, 30s, 5m, 1h')
+    .transform((text) => {
+      const [, amount, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text)!
+      return Number(amount) * UNITS[unit!]!
+    }),
+])
+
+export type Duration = z.input<typeof duration>
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value: unknown = input
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<PropertyKey, unknown>)[key]
+  }
+  return value
+}

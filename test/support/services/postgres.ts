@@ -1,0 +1,226 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { timed } from './debug.js'
+import { uniqueName } from './names.js'
+import { createDatabase, pgReady, pgUrl, replicaLag, waitForReplica, withClient } from './pg-admin.js'
+import { initDataDir } from './pg-template.js'
+import { freePort, LOOPBACK, withPortRetry } from './ports.js'
+import { type RunAs, runCommand, type ServerProcess, spawnServer, waitUntilReady } from './process.js'
+import { makeTempDir, removeTempDir } from './tempdir.js'
+
+export interface PgNode {
+  host: string
+  port: number
+  /** postgres://postgres@127.0.0.1:PORT/<database, default postgres> */
+  url(database?: string): string
+  /** The current postmaster's process id (a restart changes it); for tests that check a kill. */
+  readonly pid: number
+  /** Fast shutdown (SIGINT). */
+  stop(): Promise<void>
+  /** SIGKILL of the postmaster and its backends, like a crash. */
+  kill(): Promise<void>
+  /** Starts it again on the same port and data dir (crash recovery after a kill). */
+  restart(): Promise<void>
+}
+
+export interface PostgresServer {
+  primary: PgNode
+  replica?: PgNode
+  /** A database with a unique name; with a replica, returns once the replica has replayed it. */
+  createDatabase(prefix: string): Promise<{ name: string; primaryUrl: string; replicaUrl?: string }>
+  pauseReplay(): Promise<void>
+  resumeReplay(): Promise<void>
+  replicaLag(): Promise<{ bytes: number; seconds: number }>
+  /** Until the replica's replay LSN reaches the primary's current LSN. */
+  waitForReplica(): Promise<void>
+  close(): Promise<void>
+}
+
+/** The newest installed PostgreSQL's bin dir (Debian: /usr/lib/postgresql/<major>/bin). */
+export function pgBinDir(): string {
+  if (process.env.CONCORD_PG_BIN) return process.env.CONCORD_PG_BIN
+  const root = '/usr/lib/postgresql'
+  const majors = existsSync(root)
+    ? readdirSync(root)
+        .filter((name) => /^\d+$/.test(name) && existsSync(join(root, name, 'bin', 'postgres')))
+        .sort((a, b) => Number(b) - Number(a))
+    : []
+  if (!majors[0]) throw new Error(`no PostgreSQL found under ${root}; run scripts/setup.sh`)
+  return join(root, majors[0], 'bin')
+}
+
+let postgresUser: RunAs | undefined | null = null
+
+/** PostgreSQL refuses to run as root: as root, run its binaries as the `postgres` user. */
+function runAs(): RunAs | undefined {
+  if (postgresUser !== null) return postgresUser
+  if (process.getuid?.() !== 0) {
+    postgresUser = undefined
+  } else {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim())
+    postgresUser = { uid: id('-u'), gid: id('-g') }
+  }
+  return postgresUser
+}
+
+/** Small, fast and disposable: nothing here needs to survive a power cut. */
+function serverSettings(port: number, socketDir: string): string[] {
+  const settings: Record<string, string | number> = {
+    port,
+    listen_addresses: LOOPBACK,
+    unix_socket_directories: socketDir,
+    shared_buffers: '16MB',
+    max_connections: 100,
+    fsync: 'off',
+    full_page_writes: 'off',
+    wal_level: 'replica',
+    max_wal_senders: 5,
+    hot_standby: 'on',
+    huge_pages: 'off',
+    // A replica that lost its primary (restart/kill in a fault test) retries quickly.
+    wal_retrieve_retry_interval: '100ms',
+    wal_receiver_status_interval: '1s',
+    logging_collector: 'off',
+  }
+  return Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`])
+}
+
+class Node implements PgNode {
+  readonly host = LOOPBACK
+  #server: ServerProcess | undefined
+
+  constructor(
+    readonly port: number,
+    private readonly dataDir: string,
+    private readonly baseDir: string,
+    private readonly what: string,
+  ) {}
+
+  get pid(): number {
+    if (!this.#server) throw new Error(`postgres ${this.what} was never started`)
+    return this.#server.pid
+  }
+
+  url(database = 'postgres'): string {
+    return pgUrl(this.port, database)
+  }
+
+  async start(): Promise<void> {
+    const logFile = join(this.baseDir, `${this.what}.log`)
+    const server = spawnServer({
+      command: join(pgBinDir(), 'postgres'),
+      args: ['-D', this.dataDir, ...serverSettings(this.port, this.baseDir)],
+      logFile,
+      cwd: this.baseDir,
+      env: pgEnv(this.baseDir),
+      runAs: runAs(),
+    })
+    this.#server = server
+    await waitUntilReady(server, () => pgReady(this.url()), {
+      what: `postgres ${this.what} on port ${this.port}`,
+      logFile,
+    })
+  }
+
+  stop = async (): Promise<void> => {
+    await this.#server?.stop('SIGINT')
+  }
+
+  kill = async (): Promise<void> => {
+    await this.#server?.kill()
+  }
+
+  restart = async (): Promise<void> => {
+    await this.stop()
+    await this.start()
+  }
+}
+
+function pgEnv(home: string): NodeJS.ProcessEnv {
+  // No PG* variables from the caller's environment may redirect our commands to another server.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PG')))
+  return { ...env, LC_ALL: 'C', LANG: 'C', HOME: home }
+}
+
+/** Starts a node on a fresh port, retrying on another port if it was taken in between. */
+async function startNode(dataDir: string, baseDir: string, what: string): Promise<Node> {
+  return withPortRetry(async () => {
+    const node = new Node(await freePort(), dataDir, baseDir, what)
+    await node.start()
+    return node
+  })
+}
+
+export async function startPostgres(opts: { replica?: boolean } = {}): Promise<PostgresServer> {
+  const withReplica = opts.replica ?? true
+  const bin = pgBinDir()
+  const user = runAs()
+  const dir = makeTempDir('pg', user)
+  const env = pgEnv(dir)
+  const nodes: Node[] = []
+  try {
+    const primaryDir = join(dir, 'primary')
+    await timed('postgres initdb', () => initDataDir(bin, primaryDir, { env, runAs: user }))
+    const primary = await timed('postgres primary', () => startNode(primaryDir, dir, 'primary'))
+    nodes.push(primary)
+    if (withReplica) {
+      const replicaDir = join(dir, 'replica')
+      // -R writes standby.signal and primary_conninfo; a fast checkpoint avoids waiting for a spread one.
+      await timed('postgres basebackup', () =>
+        runCommand(
+          join(bin, 'pg_basebackup'),
+          [
+            '-h',
+            LOOPBACK,
+            '-p',
+            String(primary.port),
+            '-U',
+            'postgres',
+            '-D',
+            replicaDir,
+            '-R',
+            '-X',
+            'stream',
+            '--checkpoint=fast',
+            '--no-sync',
+          ],
+          { cwd: dir, env, runAs: user },
+        ),
+      )
+      nodes.push(await timed('postgres replica', () => startNode(replicaDir, dir, 'replica')))
+    }
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.kill()))
+    removeTempDir(dir)
+    throw error
+  }
+  const [primary, replica] = nodes as [Node, Node | undefined]
+  const needReplica = (what: string): Node => {
+    if (!replica) throw new Error(`${what}: this PostgresServer was started without a replica`)
+    return replica
+  }
+  return {
+    primary,
+    replica,
+    createDatabase: (prefix) => createDatabase(primary.port, replica?.port, uniqueName(prefix)),
+    async pauseReplay() {
+      await withClient(needReplica('pauseReplay').url(), (client) =>
+        client.query('select pg_wal_replay_pause()'),
+      )
+    },
+    async resumeReplay() {
+      await withClient(needReplica('resumeReplay').url(), (client) =>
+        client.query('select pg_wal_replay_resume()'),
+      )
+    },
+    replicaLag: () => replicaLag(primary.url(), needReplica('replicaLag').url()),
+    waitForReplica: () => waitForReplica(primary.url(), needReplica('waitForReplica').url()),
+    async close() {
+      // The data is thrown away: no shutdown checkpoint to wait for, just end the processes. The dir
+      // can hold gigabytes of test databases: it goes in the background.
+      await Promise.all(nodes.map((node) => node.kill()))
+      removeTempDir(dir, { detached: true })
+    },
+  }
+}
