@@ -1,0 +1,183 @@
+import type { entryOptionsSchema, ParsedCacheOptions } from './cache-options.js'
+import { decode, type Envelope, encode } from './envelope.js'
+import type { L2Guard } from './guard.js'
+import { type Flight, type Loader, runLoader, startLoad } from './lease.js'
+import type { LocalState } from './local.js'
+import type { RecentWrites } from './recent-writes.js'
+import type { Counters } from './stats.js'
+import type { L2Tier } from './tier.js'
+
+export type ParsedEntryOptions = ReturnType<typeof entryOptionsSchema.parse>
+
+/** What the read path needs from its cache. */
+export interface ReadPathDeps {
+  o: ParsedCacheOptions
+  prefix: string
+  l2: L2Tier | undefined
+  guard: L2Guard
+  local: LocalState
+  recent: RecentWrites
+  counters: Counters
+  absorb(error: unknown): void
+  tagKey(tag: string): string
+  jittered(ttl: number): number
+}
+
+/**
+ * An L1 miss: L2, else the lease and the loader, then the fenced fill of L2 and L1. Cache faults are absorbed
+ * (reported to `onError`, counted) and the loader's data returned; only the loader's own error is thrown, and
+ * only when no value within grace can be served instead.
+ */
+export class ReadPath {
+  constructor(private readonly d: ReadPathDeps) {}
+
+  async resolve(
+    key: string,
+    loader: Loader<unknown>,
+    entry: ParsedEntryOptions,
+    flight: Flight,
+  ): Promise<unknown> {
+    try {
+      const { d } = this
+      const full = d.prefix + key
+      let stale: Envelope | undefined
+      let token: string | undefined
+      let lsn: string | undefined
+      let leaseId: string | undefined
+      if (d.l2 && d.guard.available && !d.recent.distrustsL2(key)) {
+        try {
+          const found = await this.readL2(key)
+          if (found && found.expiresAt > Date.now()) {
+            d.local.fill(key, found, flight, d.o.grace, flight.tags)
+            return found.value
+          }
+          stale = found
+          const start = await startLoad(
+            d.l2,
+            d.guard,
+            full,
+            (entry?.tags ?? []).map(d.tagKey),
+            {
+              leaseMs: d.o.lease.ttl,
+              waitMs: d.o.lease.wait,
+              fenceTtlMs: d.o.fenceTtl,
+              tagTtlMs: d.o.fenceTtl + d.o.ttl + d.o.grace,
+            },
+            d.counters,
+          )
+          if (start.kind === 'blob') {
+            const envelope = this.decode(start.blob)
+            if (envelope && envelope.expiresAt > Date.now()) {
+              d.local.fill(key, envelope, flight, d.o.grace, flight.tags)
+              return envelope.value
+            }
+          } else {
+            ;({ token, lsn, leaseId } = start)
+          }
+        } catch (error) {
+          d.absorb(error) // L2 trouble: load without a token; nothing will be filled in L2
+        }
+      }
+      d.counters.loads++
+      let value: unknown
+      try {
+        value = await runLoader(loader, key, d.recent.minLsn(key, lsn), d.o.loadTimeout)
+      } catch (error) {
+        d.counters.loadErrors++
+        if (leaseId) this.release(full, leaseId)
+        const fallback = this.graceValue(key, stale)
+        if (fallback) {
+          d.counters.graceServed++
+          return fallback.value
+        }
+        throw error
+      }
+      await this.fill(key, value, entry, flight, token, leaseId)
+      return value
+    } finally {
+      // Here rather than a .finally() on the caller's side: one promise fewer per miss.
+      this.d.local.endFlight(key, flight)
+    }
+  }
+
+  /** L2's envelope for `key`, counting a hit only when fresh; `undefined` on a miss or an absorbed fault. */
+  async readL2(key: string): Promise<Envelope | undefined> {
+    const { d } = this
+    if (d.recent.distrustsL2(key)) return undefined
+    let blob: Buffer | undefined | null
+    try {
+      blob = await d.guard.run(() => d.l2!.get(d.prefix + key), 'get')
+    } catch (error) {
+      d.absorb(error)
+      return undefined
+    }
+    const envelope = blob && this.decode(blob)
+    if (envelope && envelope.expiresAt > Date.now()) d.counters.l2Hits++
+    else d.counters.l2Misses++
+    return envelope || undefined
+  }
+
+  private async fill(
+    key: string,
+    value: unknown,
+    entry: ParsedEntryOptions,
+    flight: Flight,
+    token: string | undefined,
+    leaseId: string | undefined,
+  ): Promise<void> {
+    const { d } = this
+    const full = d.prefix + key
+    const negative = value === undefined
+    const negativeTtl = entry?.negativeTtl ?? d.o.negativeTtl
+    if (negative && negativeTtl === undefined) {
+      if (leaseId) this.release(full, leaseId)
+      return
+    }
+    const ttl = d.jittered(negative ? negativeTtl! : (entry?.ttl ?? d.o.ttl))
+    const grace = negative ? 0 : (entry?.grace ?? d.o.grace)
+    const envelope: Envelope = { negative, value, expiresAt: Date.now() + ttl }
+    let blob: Buffer
+    try {
+      blob = encode(d.o.serializer, value, envelope.expiresAt)
+    } catch (error) {
+      // Unserialisable: nothing is cached anywhere, the caller still gets the value.
+      d.absorb(error)
+      if (leaseId) this.release(full, leaseId)
+      return
+    }
+    if (token !== undefined) {
+      try {
+        const stored = await d.guard.run(() => d.l2!.fill(full, token, blob, ttl + grace, leaseId), 'fill')
+        if (!stored) {
+          // An invalidation replaced the token while we loaded: our value may predate it (C3).
+          d.counters.fencedL2++
+          return
+        }
+      } catch (error) {
+        d.absorb(error)
+      }
+    }
+    d.local.fill(key, envelope, flight, grace, entry?.tags)
+  }
+
+  private release(full: string, leaseId: string): void {
+    this.d.guard.run(() => this.d.l2!.release(full, leaseId), 'release').catch(this.d.absorb)
+  }
+
+  private decode(blob: Buffer): Envelope | undefined {
+    try {
+      return decode(this.d.o.serializer, blob)
+    } catch (error) {
+      this.d.absorb(error)
+      return undefined
+    }
+  }
+
+  private graceValue(key: string, stale: Envelope | undefined): { value: unknown } | undefined {
+    const now = Date.now()
+    const local = this.d.local.l1?.peek(key)
+    if (local && local.staleUntil > now) return local
+    if (stale && stale.expiresAt + this.d.o.grace > now) return stale
+    return undefined
+  }
+}

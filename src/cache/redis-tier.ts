@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto'
+import { Cluster } from 'ioredis'
+import { z } from 'zod'
+import {
+  closeRedis,
+  duplicateRedis,
+  openRedis,
+  type RedisClient,
+  redisTargetSchema,
+} from '../bus/redis-client.js'
+import { parseOptions } from '../options.js'
+import { ACQUIRE, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './redis-scripts.js'
+import type { AcquireResult, L2Tier } from './tier.js'
+import { FillWaiters } from './waiters.js'
+
+const schema = z.intersection(
+  redisTargetSchema,
+  z.object({
+    /** Prefix of every Redis key and channel of this tier. No braces or glob characters. @default 'concord:' */
+    prefix: z
+      .string()
+      .regex(/^[^{}*?[\]\\]*$/, 'no braces or glob characters')
+      .default('concord:'),
+  }),
+)
+
+export type RedisTierOptions = z.input<typeof schema>
+
+type Reply = (Buffer | number)[]
+interface Scripts {
+  concordAcquireBuffer(v: string, t: string, k: string, ...argv: (string | number)[]): Promise<Reply>
+  concordFill(v: string, t: string, k: string, ...argv: (string | number | Buffer)[]): Promise<number>
+  concordRelease(k: string, ...argv: string[]): Promise<number>
+  concordInvalidate(v: string, t: string, k: string, ...argv: (string | number | Buffer)[]): Promise<number>
+  concordTakeTag(tagKey: string): Promise<string[]>
+}
+
+/**
+ * The Redis L2 tier, standalone or Cluster (`{ url }`, `{ nodes }` or `{ client }`). Per key, the value, its
+ * version token and its lease share a hash slot (`prefix{key}:v|t|k`), so fencing is one atomic Lua script.
+ *
+ * Waiting for another instance's load: waiters flag the lease, and the holder's fill script publishes the value on
+ * one channel only when someone waits. Pub/sub rather than a blocking pop because one subscriber connection
+ * serves any number of waiting keys (a BLPOP would hold one connection per waiting key), and it works on Cluster.
+ */
+export function redisTier(input: RedisTierOptions): L2Tier {
+  const options = parseOptions('redisTier', schema, input)
+  const p = options.prefix
+  const channel = `${p}fill`
+  let connection: { client: RedisClient; owned: boolean } | undefined
+  let subscriber: RedisClient | undefined
+  let subscribed: Promise<void> | undefined
+  let users = 0
+  const waiters = new FillWaiters()
+
+  function client(): RedisClient & Scripts {
+    if (connection === undefined) {
+      connection = openRedis(options, 'concord-tier')
+      const c = connection.client
+      c.on('error', () => {}) // failures reach callers as rejected commands
+      c.defineCommand('concordAcquire', { numberOfKeys: 3, lua: ACQUIRE })
+      c.defineCommand('concordFill', { numberOfKeys: 3, lua: FILL })
+      c.defineCommand('concordRelease', { numberOfKeys: 1, lua: RELEASE })
+      c.defineCommand('concordInvalidate', { numberOfKeys: 3, lua: INVALIDATE })
+      c.defineCommand('concordTakeTag', { numberOfKeys: 1, lua: TAKE_TAG })
+    }
+    return connection.client as RedisClient & Scripts
+  }
+  const v = (key: string) => `${p}{${key}}:v`
+  const t = (key: string) => `${p}{${key}}:t`
+  const k = (key: string) => `${p}{${key}}:k`
+  const tagKey = (tag: string) => `${p}tag:${tag}`
+
+  function invalidateOne(key: string, lsn: string | undefined, fenceMs: number, blob?: Buffer, ttl?: number) {
+    return client().concordInvalidate(
+      v(key),
+      t(key),
+      k(key),
+      randomUUID(),
+      lsn ?? '',
+      fenceMs,
+      channel,
+      key,
+      ...(blob ? [blob, ttl!] : ['', 0]),
+    )
+  }
+
+  function heard(message: Buffer): void {
+    const newline = message.indexOf(0x0a)
+    if (newline < 0) return
+    const key = message.toString('utf8', 0, newline)
+    waiters.wake(key, message[newline + 1] === 0x66 /* f */ ? message.subarray(newline + 2) : null)
+  }
+
+  return {
+    kind: 'redis',
+    open() {
+      users++
+      client()
+    },
+    async close() {
+      if (--users > 0) return
+      const owned = connection?.owned ? connection.client : undefined
+      const sub = subscriber
+      connection = undefined
+      subscriber = undefined
+      subscribed = undefined
+      await Promise.all([owned && closeRedis(owned), sub && closeRedis(sub)])
+    },
+    // Not async: the hit path, one promise fewer. Absent is null here; the cache treats it as undefined.
+    get: (key) => client().getBuffer(v(key)),
+    async acquire(key, request): Promise<AcquireResult> {
+      const c = client()
+      if (request.tags.length > 0) {
+        await Promise.all(
+          request.tags.flatMap((tag) => [c.sadd(tagKey(tag), key), c.pexpire(tagKey(tag), request.tagTtlMs)]),
+        )
+      }
+      const reply = await c.concordAcquireBuffer(
+        v(key),
+        t(key),
+        k(key),
+        request.leaseId,
+        request.leaseMs,
+        request.newToken,
+        request.fenceTtlMs,
+        Date.now(),
+      )
+      if (reply[0] === 1) return { kind: 'hit', blob: reply[1] as Buffer }
+      const token = (reply[1] as Buffer).toString()
+      const lsnText = (reply[2] as Buffer).toString()
+      const lsn = lsnText === '' ? undefined : lsnText
+      return { kind: reply[0] === 2 ? 'lease' : 'busy', token, lsn }
+    },
+    async fill(key, token, blob, ttlMs, leaseId) {
+      const stored = await client().concordFill(
+        v(key),
+        t(key),
+        k(key),
+        token,
+        blob,
+        ttlMs,
+        leaseId ?? '',
+        channel,
+        key,
+      )
+      return stored === 1
+    },
+    async release(key, leaseId) {
+      await client().concordRelease(k(key), leaseId, channel, key)
+    },
+    prepareWait() {
+      if (subscribed === undefined) {
+        const sub = duplicateRedis(client(), 'concord-tier-fills')
+        subscriber = sub
+        sub.on('error', () => {})
+        sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
+          if (ch.toString() === channel) heard(message)
+        })
+        subscribed = sub.subscribe(channel).then(
+          () => undefined,
+          (error: unknown) => {
+            subscribed = undefined
+            subscriber = undefined
+            void closeRedis(sub)
+            throw error
+          },
+        )
+      }
+      return subscribed
+    },
+    waitForFill: (key, timeoutMs) => waiters.wait(key, timeoutMs),
+    async invalidate(keys, lsn, fenceTtlMs) {
+      await Promise.all(keys.map((key) => invalidateOne(key, lsn, fenceTtlMs)))
+    },
+    async invalidateTag(tag, fenceTtlMs) {
+      const keys = await client().concordTakeTag(tagKey(tag))
+      await Promise.all(keys.map((key) => invalidateOne(key, undefined, fenceTtlMs)))
+      return keys
+    },
+    async write(key, blob, ttlMs, tags, fenceTtlMs) {
+      const c = client()
+      await invalidateOne(key, undefined, fenceTtlMs, blob, ttlMs)
+      await Promise.all(
+        tags.flatMap((tag) => [
+          c.sadd(tagKey(tag), key),
+          c.pexpire(tagKey(tag), Math.max(ttlMs, fenceTtlMs)),
+        ]),
+      )
+    },
+    async invalidatePrefix(keyPrefix, fenceTtlMs) {
+      const c = client()
+      const nodes = c instanceof Cluster ? c.nodes('master') : [c]
+      const keys = new Set<string>()
+      const pattern = `${p}{${keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+      for (const node of nodes) {
+        let cursor = '0'
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+          cursor = next
+          for (const name of found) {
+            if (name.endsWith(':v') || name.endsWith(':k')) keys.add(name.slice(p.length + 1, -3))
+          }
+        } while (cursor !== '0')
+      }
+      await Promise.all([...keys].map((key) => invalidateOne(key, undefined, fenceTtlMs)))
+      return keys.size
+    },
+    async inspect(key) {
+      const c = client()
+      const [blob, fence, ttl] = await Promise.all([c.getBuffer(v(key)), c.hgetall(t(key)), c.pttl(v(key))])
+      return {
+        ...(blob && { blob, ttlMs: ttl }),
+        ...(fence.t !== undefined && { token: fence.t }),
+        ...(fence.l !== undefined && { lsn: fence.l }),
+      }
+    },
+  }
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest'
+import { Batcher } from '../../src/bus/batcher.js'
+import type { BusMessage, ReceivedMessage } from '../../src/bus/bus.js'
+import { BusMonitor, type WireMessage } from '../../src/bus/monitor.js'
+import { sleep } from '../support/wait.js'
+
+function monitor(timeout = 50) {
+  const health: string[] = []
+  const messages: ReceivedMessage[] = []
+  let beats = 0
+  const m = new BusMonitor({
+    from: 'me/1',
+    heartbeatTimeout: timeout,
+    onMessage: (msg) => messages.push(msg),
+    onHealth: (healthy, reason) => health.push(`${healthy ? 'up' : 'down'}:${reason}`),
+    heartbeat: async () => {
+      beats++
+    },
+  })
+  const wire = (w: Partial<WireMessage> & { i: string; s: number }) =>
+    m.receive(JSON.stringify({ t: Date.now(), ...w }))
+  return { m, health, messages, wire, beats: () => beats }
+}
+
+describe('bus monitor', () => {
+  it('is healthy only after hearing its own heartbeat', () => {
+    const { m, health, wire } = monitor()
+    m.connected()
+    expect(m.healthy).toBe(false)
+    wire({ i: 'me/1', s: 0, h: 1 })
+    expect(m.healthy).toBe(true)
+    expect(health).toEqual(['up:heartbeat echo'])
+  })
+
+  it('turns unhealthy when its own heartbeats stop coming back (a deaf subscriber)', async () => {
+    const { m, health, wire } = monitor(30)
+    m.connected()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    await sleep(40)
+    m.tick()
+    expect(m.healthy).toBe(false)
+    expect(health.at(-1)).toMatch(/^down:bus silent/)
+  })
+
+  it('reports a sequence gap as down then up, and delivers in-order messages', () => {
+    const { m, health, messages, wire } = monitor()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 1, k: ['a'] })
+    wire({ i: 'p/1', s: 2, k: ['b'] })
+    expect(health).toEqual(['up:heartbeat echo'])
+    wire({ i: 'p/1', s: 4, k: ['d'] }) // 3 was lost
+    expect(health.slice(1)).toEqual([
+      expect.stringMatching(/^down:sequence gap/),
+      expect.stringMatching(/^up:/),
+    ])
+    expect(messages.map((x) => x.keys)).toEqual([['a'], ['b'], ['d']])
+    expect(m.stats().gaps).toBe(1)
+  })
+
+  it('finds a lost last message through the heartbeat sequence', () => {
+    const { health, wire } = monitor()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 1, k: ['a'] })
+    wire({ i: 'p/1', s: 1, h: 1 }) // nothing lost
+    expect(health).toHaveLength(1)
+    wire({ i: 'p/1', s: 2, h: 1 }) // message 2 never arrived
+    expect(health.slice(1, 2)).toEqual([expect.stringMatching(/^down:sequence gap/)])
+  })
+
+  it('suspects loss when a peer goes silent, but not after its goodbye', async () => {
+    const { m, health, wire } = monitor(30)
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 1, k: ['a'] })
+    wire({ i: 'q/1', s: 1, k: ['a'] })
+    wire({ i: 'q/1', s: 1, x: 1 })
+    await sleep(40)
+    wire({ i: 'me/1', s: 0, h: 1 })
+    m.tick()
+    expect(health.filter((h) => h.includes('went silent'))).toEqual([
+      'down:peer p/1 went silent',
+      'up:peer p/1 went silent',
+    ])
+  })
+
+  it('ignores messages that are not its own format', () => {
+    const { m, messages } = monitor()
+    m.receive('not json')
+    m.receive('{"x":1}')
+    expect(messages).toEqual([])
+  })
+})
+
+describe('batcher', () => {
+  it('sends at once when idle and merges what arrives while a send is in flight', async () => {
+    const sent: BusMessage[] = []
+    let release!: () => void
+    const batcher = new Batcher(async (message) => {
+      sent.push(message)
+      if (sent.length === 1) await new Promise<void>((r) => (release = r))
+    })
+    const first = batcher.publish({ keys: ['a'] })
+    const rest = [
+      batcher.publish({ keys: ['b'] }),
+      batcher.publish({ keys: ['c', 'b'] }),
+      batcher.publish({ tags: ['t'] }),
+    ]
+    expect(sent).toEqual([{ keys: ['a'] }])
+    release()
+    await Promise.all([first, ...rest])
+    expect(sent).toEqual([{ keys: ['a'] }, { keys: ['b', 'c'], tags: ['t'] }])
+  })
+
+  it('lets "all" absorb the rest and rejects every merged publish when the send fails', async () => {
+    let fail = false
+    let release!: () => void
+    const sent: BusMessage[] = []
+    const batcher = new Batcher(async (message) => {
+      sent.push(message)
+      if (sent.length === 1) await new Promise<void>((r) => (release = r))
+      if (fail) throw new Error('down')
+    })
+    const first = batcher.publish({ keys: ['a'] })
+    const merged = [batcher.publish({ keys: ['b'] }), batcher.publish({ all: true })]
+    fail = true
+    release()
+    await expect(first).rejects.toThrow('down')
+    for (const p of merged) await expect(p).rejects.toThrow('down')
+    expect(sent[1]).toEqual({ all: true })
+  })
+})
