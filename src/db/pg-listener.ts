@@ -1,0 +1,103 @@
+import pg from 'pg'
+import { InvalidInputError } from '../errors.js'
+
+/**
+ * LISTEN for one node on one dedicated connection (not a pooled one: a pooled connection would drop its
+ * LISTENs when it goes back to the pool). When the connection breaks it reconnects with backoff and
+ * LISTENs again; notifications sent while it was down are lost, so a consumer must also poll.
+ */
+export class PgListener {
+  private client: pg.Client | null = null
+  private connecting: Promise<pg.Client> | null = null
+  private readonly channels = new Map<string, Set<(payload: string) => void>>()
+  private closed = false
+  private backoff = 100
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    const quoted = quoteChannel(channel)
+    let callbacks = this.channels.get(channel)
+    if (!callbacks) {
+      callbacks = new Set()
+      this.channels.set(channel, callbacks)
+      try {
+        const client = await this.connect()
+        await client.query(`LISTEN ${quoted}`)
+      } catch (error) {
+        this.channels.delete(channel)
+        throw error
+      }
+    }
+    callbacks.add(onNotify)
+    return async () => {
+      const set = this.channels.get(channel)
+      if (!set?.delete(onNotify) || set.size > 0) return
+      this.channels.delete(channel)
+      await this.client?.query(`UNLISTEN ${quoteChannel(channel)}`).catch(() => {})
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
+    const client = this.client ?? (await this.connecting?.catch(() => null))
+    this.client = null
+    await client?.end().catch(() => {})
+  }
+
+  private connect(): Promise<pg.Client> {
+    if (this.client) return Promise.resolve(this.client)
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = null
+    })
+    return this.connecting
+  }
+
+  private async open(): Promise<pg.Client> {
+    const client = new pg.Client(this.config)
+    client.on('notification', (message) => {
+      for (const callback of this.channels.get(message.channel) ?? []) callback(message.payload ?? '')
+    })
+    client.on('error', () => this.lost(client))
+    client.on('end', () => this.lost(client))
+    await client.connect()
+    for (const channel of this.channels.keys()) await client.query(`LISTEN ${quoteChannel(channel)}`)
+    this.client = client
+    this.backoff = 100
+    return client
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return
+    this.client = null
+    client.end().catch(() => {})
+    this.retry()
+  }
+
+  private retry(): void {
+    if (this.closed || this.channels.size === 0 || this.timer) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.connect().catch(() => {
+        this.backoff = Math.min(this.backoff * 2, 5000)
+        this.retry()
+      })
+    }, this.backoff)
+    this.timer.unref()
+  }
+}
+
+/** Channel names are identifiers and cannot be parameters, so only plain names are accepted, quoted. */
+export function quoteChannel(channel: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(channel)) {
+    throw new InvalidInputError(
+      `a channel name must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(channel)}`,
+      {
+        channel,
+      },
+    )
+  }
+  return `"${channel}"`
+}

@@ -1,0 +1,68 @@
+import {
+  isConnectionError,
+  retryableConflict,
+  SerializationFailureError,
+  ShardUnavailableError,
+} from './errors.js'
+import type { Isolation, NodeAdapter, Tx } from './types.js'
+
+/** Where `afterCommit` callbacks report the errors they throw. pino's `warn(obj, msg)` fits. */
+export interface DbLogger {
+  warn(context: Record<string, unknown>, message: string): void
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number
+  /** First pause between attempts; doubles each time, with jitter. */
+  backoff: number
+}
+
+/**
+ * Runs `fn` in a transaction on a shard's primary. A serialisation failure or deadlock rolls back and runs
+ * `fn` again, up to `retry.attempts` times in all, then becomes `SerializationFailureError`; `fn` must
+ * therefore be safe to run again (its only effects should be its statements). `afterCommit` callbacks of
+ * the attempt that committed run in order once COMMIT succeeded, and are awaited before this resolves.
+ */
+export async function runTransaction<T>(
+  shard: number,
+  node: NodeAdapter,
+  fn: (tx: Tx) => Promise<T>,
+  isolation: Isolation,
+  retry: RetryPolicy,
+  logger: DbLogger,
+): Promise<{ result: T; lsn: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const callbacks: ((commit: { lsn: string }) => void | Promise<void>)[] = []
+    try {
+      const outcome = await node.transaction(
+        (q) =>
+          fn({
+            shard,
+            query: (sql, params) => q.query(sql, params),
+            afterCommit: (callback) => {
+              callbacks.push(callback)
+            },
+          }),
+        isolation,
+      )
+      for (const callback of callbacks) {
+        try {
+          await callback({ lsn: outcome.lsn })
+        } catch (error) {
+          logger.warn({ shard, err: error }, 'an afterCommit callback failed; the transaction is committed')
+        }
+      }
+      return outcome
+    } catch (error) {
+      const sqlstate = retryableConflict(error)
+      if (sqlstate === null) {
+        if (isConnectionError(error)) throw new ShardUnavailableError(shard, node.name, error)
+        throw error
+      }
+      if (attempt >= retry.attempts) throw new SerializationFailureError(shard, attempt, sqlstate, error)
+      const pause = retry.backoff * 2 ** (attempt - 1)
+      await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause))
+    }
+  }
+}
