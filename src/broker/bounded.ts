@@ -1,0 +1,43 @@
+/** Settles like `promise`, or rejects with `onTimeout()` once `ms` pass first; the timer never keeps Node alive. */
+export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms)
+    timer.unref()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}
+
+/** A stop signal: `wait(ms)` sleeps unless `stop()` is called, which wakes every sleeper at once. */
+export class StopSignal {
+  stopped = false
+  private readonly wakers = new Set<() => void>()
+
+  stop(): void {
+    this.stopped = true
+    for (const wake of this.wakers) wake()
+    this.wakers.clear()
+  }
+
+  /** Waits `ms`, or less if stopped; resolves true when still running. */
+  wait(ms: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.wakers.delete(wake)
+        resolve(!this.stopped)
+      }
+      const timer = setTimeout(wake, ms)
+      this.wakers.add(wake)
+    })
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * concord/broker: the event broker port and its adapters (memory, NATS JetStream, Redis Streams).
+ * Every adapter passes the same contract suite (test/contract/support/broker-suite.ts); see README.md here for the semantics.
+ */
+export type { BackoffPolicy } from './backoff.js'
+export { decodeEnvelope, type EventEnvelope, encodeEnvelope, newEventId, orderingKey } from './envelope.js'
+export {
+  BrokerUnavailableError,
+  DeliveryLimitError,
+  MalformedEventError,
+  MessageRejectedError,
+} from './errors.js'
+export { type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from './memory-broker.js'
+export { type NatsBrokerOptions, natsBroker } from './nats-broker.js'
+export {
+  type RedisStreamsBroker,
+  type RedisStreamsBrokerOptions,
+  redisStreamsBroker,
+} from './redis-streams-broker.js'
+export type { SubscribeOptions } from './subscribe-options.js'
+export type {
+  Broker,
+  BrokerHealth,
+  DeadLetter,
+  DeliveryMeta,
+  EventHandler,
+  Subscription,
+  SubscriptionStats,
+} from './types.js'

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { type EventEnvelope, memoryBroker, newEventId } from '../../src/broker/index.js'
+import { sleep, waitFor } from '../support/wait.js'
+
+const event = (version: number): EventEnvelope => ({
+  id: newEventId(),
+  aggregateType: 'order',
+  aggregateId: 'a',
+  aggregateVersion: version,
+  type: 'T',
+  payload: null,
+  headers: {},
+  createdAt: new Date().toISOString(),
+})
+
+describe('memory broker', () => {
+  it('forgets an id after the dedup window', async () => {
+    const broker = memoryBroker({ dedupWindow: '50ms' })
+    const e = event(1)
+    await broker.publish('t', [e])
+    await broker.publish('t', [e])
+    await sleep(80)
+    await broker.publish('t', [e])
+    const seen: string[] = []
+    await broker.subscribe('t', 'g', async (got) => void seen.push(got.id))
+    await waitFor(() => seen.length === 2)
+    await sleep(50)
+    expect(seen).toEqual([e.id, e.id])
+    await broker.close()
+  })
+
+  it('keeps the newest maxMessages per topic', async () => {
+    const broker = memoryBroker({ maxMessages: 3 })
+    await broker.publish('t', [1, 2, 3, 4, 5].map(event))
+    const seen: number[] = []
+    await broker.subscribe('t', 'g', async (got) => void seen.push(got.aggregateVersion))
+    await waitFor(() => seen.length === 3)
+    expect(seen).toEqual([3, 4, 5])
+    await broker.close()
+  })
+
+  it('rejects use after close and reports itself disconnected', async () => {
+    const broker = memoryBroker()
+    const sub = await broker.subscribe('t', 'g', async () => {})
+    expect(broker.health()).toEqual({ connected: true, subscriptions: 1 })
+    await broker.close()
+    await sub.close()
+    expect(broker.health()).toEqual({ connected: false, subscriptions: 0 })
+    await expect(broker.publish('t', [event(1)])).rejects.toMatchObject({ code: 'E_CLOSED' })
+    await expect(broker.subscribe('t', 'g', async () => {})).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
+
+  it('names a bad option', () => {
+    expect(() => memoryBroker({ maxMessages: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
+    )
+  })
+})
