@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import type { EventEnvelope } from '../broker/envelope.js'
+import type { Tx } from '../db/types.js'
+import { parseOptions } from '../options.js'
+import { assertEnvelope } from './envelope.js'
+import { isPermanentError } from './errors.js'
+import type { OutboxShards } from './ports.js'
+import { describe } from './publish.js'
+import { childTraceparent } from './trace.js'
+
+const schema = z.object({
+  /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
+  shards: z.custom<OutboxShards>(
+    (v) => typeof (v as OutboxShards)?.withTransaction === 'function',
+    'a Shards',
+  ),
+  /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
+  consumer: z.string().min(1).max(200),
+  /** Failed attempts (across processes and redeliveries) before an event is dead-lettered. @default 5 */
+  maxAttempts: z.number().int().positive().default(5),
+  /** The shard key of the handler's transaction. @default the event's aggregateId */
+  shardKeyFor: z.custom<(event: EventEnvelope) => string | number>((v) => typeof v === 'function').optional(),
+  /** Errors no retry can cure: dead-lettered at once. @default MalformedEventError, PoisonEventError, E_INVALID_INPUT */
+  isPermanent: z.custom<(error: unknown) => boolean>((v) => typeof v === 'function').optional(),
+})
+
+export type InboxOptions = z.input<typeof schema>
+
+/** What the handler gets besides its transaction and the event. */
+export interface HandleContext {
+  /** A child span of the event's trace, for the work this handler does. */
+  traceparent: string
+  /** 1 on the first attempt, counting failed attempts of earlier deliveries. */
+  attempt: number
+}
+
+export type InboxHandler<T> = (tx: Tx, event: EventEnvelope, ctx: HandleContext) => Promise<T>
+
+export type HandleResult<T> =
+  | { status: 'processed'; result: T; lsn: string }
+  | { status: 'duplicate' }
+  | { status: 'dead-lettered'; error: string }
+
+/** An event this consumer gave up on, with the reason. */
+export interface InboxDeadLetter {
+  consumer: string
+  eventId: string
+  /** The event as received (it may be malformed). */
+  event: unknown
+  error: string
+  attempts: number
+  deadAt: string
+}
+
+/** The consumer side: each event's effect once, in the consumer's own transaction. */
+export interface Inbox {
+  /**
+   * Runs `handler` in a transaction on the event's shard, together with a dedup record of (consumer, event id):
+   * an event already handled returns `duplicate` without running it. When the handler throws, the transaction
+   * rolls back, the attempt is counted, and the error is rethrown (so the broker redelivers) until the last
+   * allowed attempt, which dead-letters the event and returns `dead-lettered` (so the subscription goes on).
+   * A malformed event or a permanent error is dead-lettered at once.
+   */
+  handle<T>(
+    event: unknown,
+    handler: InboxHandler<T>,
+    opts?: { shardKey?: string | number },
+  ): Promise<HandleResult<T>>
+  /** Dead letters of this consumer on every shard, oldest first. */
+  deadLetters(limit?: number): Promise<InboxDeadLetter[]>
+  /**
+   * Takes an event out of the dead letter and forgets it was seen, so handling it again (a redelivery, or a
+   * `handle` call with the returned event) runs the handler. Returns the event, or `undefined` if not found.
+   */
+  release(eventId: string): Promise<unknown>
+  /** Deletes dedup records older than `olderThanMs` (keep them longer than any redelivery can come). */
+  prune(olderThanMs: number): Promise<number>
+}
+
+/** Creates an inbox for one consumer. Needs `outboxMigrations` applied to the shards. */
+export function createInbox(options: InboxOptions): Inbox {
+  const o = parseOptions('createInbox', schema, options)
+  const isPermanent = o.isPermanent ?? isPermanentError
+  const shardKeyFor = o.shardKeyFor ?? ((e: EventEnvelope) => e.aggregateId)
+  const shardList = () => [...Array(o.shards.count).keys()]
+
+  async function deadLetter(
+    shardKey: string | number | null,
+    eventId: string,
+    event: unknown,
+    error: string,
+    attempts: number,
+  ) {
+    const run = async (tx: Tx) => {
+      await tx.query(
+        `INSERT INTO concord_inbox_dead_letter (consumer, event_id, event, error, attempts)
+         VALUES ($1, $2, $3::json, $4, $5) ON CONFLICT (consumer, event_id) DO NOTHING`,
+        [o.consumer, eventId, safeJson(event), error.slice(0, 4000), attempts],
+      )
+      await tx.query(
+        `INSERT INTO concord_inbox (consumer, event_id, status) VALUES ($1, $2, 'dead') ON CONFLICT DO NOTHING`,
+        [o.consumer, eventId],
+      )
+      await tx.query(`DELETE FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2`, [
+        o.consumer,
+        eventId,
+      ])
+    }
+    // A malformed event may have no usable shard key: its dead letter goes to shard 0.
+    if (shardKey === null) await o.shards.onShard(0, run)
+    else await o.shards.withTransaction(shardKey, run)
+    return { status: 'dead-lettered' as const, error }
+  }
+
+  return {
+    async handle(event, handler, opts = {}) {
+      try {
+        assertEnvelope(event)
+      } catch (error) {
+        return deadLetter(null, malformedId(event), event, describe(error), 1)
+      }
+      const shardKey = opts.shardKey ?? shardKeyFor(event)
+      let attempt = 1
+      try {
+        const { result, lsn } = await o.shards.withTransaction(shardKey, async (tx) => {
+          const { rows } = await tx.query<{ attempts: number | null }>(
+            `WITH marker AS (
+               INSERT INTO concord_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
+             )
+             SELECT (SELECT attempts FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2) AS attempts
+             FROM marker`,
+            [o.consumer, event.id],
+          )
+          if (rows.length === 0) return { duplicate: true as const }
+          attempt = Number(rows[0]!.attempts ?? 0) + 1
+          const value = await handler(tx, event, {
+            traceparent: childTraceparent(event.headers?.traceparent),
+            attempt,
+          })
+          if (attempt > 1) {
+            await tx.query(`DELETE FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2`, [
+              o.consumer,
+              event.id,
+            ])
+          }
+          return { duplicate: false as const, value }
+        })
+        if (result.duplicate) return { status: 'duplicate' }
+        return { status: 'processed', result: result.value, lsn }
+      } catch (error) {
+        const reason = describe(error)
+        if (isPermanent(error)) return deadLetter(shardKey, event.id, event, reason, attempt)
+        const { result: attempts } = await o.shards.withTransaction(shardKey, async (tx) => {
+          const { rows } = await tx.query<{ attempts: number }>(
+            `INSERT INTO concord_inbox_attempts (consumer, event_id, attempts, last_error) VALUES ($1, $2, 1, $3)
+             ON CONFLICT (consumer, event_id) DO UPDATE
+               SET attempts = concord_inbox_attempts.attempts + 1, last_error = $3, updated_at = now()
+             RETURNING attempts`,
+            [o.consumer, event.id, reason.slice(0, 4000)],
+          )
+          return Number(rows[0]!.attempts)
+        })
+        if (attempts >= o.maxAttempts) return deadLetter(shardKey, event.id, event, reason, attempts)
+        throw error
+      }
+    },
+    async deadLetters(limit = 100) {
+      const perShard = await Promise.all(
+        shardList().map(async (shard) => {
+          const { result } = await o.shards.onShard(shard, (tx) =>
+            tx.query<Record<string, unknown>>(
+              `SELECT * FROM concord_inbox_dead_letter WHERE consumer = $1 ORDER BY dead_at LIMIT $2`,
+              [o.consumer, limit],
+            ),
+          )
+          return result.rows.map((r) => ({
+            consumer: String(r.consumer),
+            eventId: String(r.event_id),
+            event: r.event,
+            error: String(r.error),
+            attempts: Number(r.attempts),
+            deadAt: r.dead_at instanceof Date ? r.dead_at.toISOString() : String(r.dead_at),
+          }))
+        }),
+      )
+      return perShard
+        .flat()
+        .sort((a, b) => a.deadAt.localeCompare(b.deadAt))
+        .slice(0, limit)
+    },
+    async release(eventId) {
+      for (const shard of shardList()) {
+        const { result } = await o.shards.onShard(shard, async (tx) => {
+          const { rows } = await tx.query<{ event: unknown }>(
+            `DELETE FROM concord_inbox_dead_letter WHERE consumer = $1 AND event_id = $2 RETURNING event`,
+            [o.consumer, eventId],
+          )
+          if (rows.length === 0) return undefined
+          await tx.query(`DELETE FROM concord_inbox WHERE consumer = $1 AND event_id = $2`, [
+            o.consumer,
+            eventId,
+          ])
+          return { event: rows[0]!.event }
+        })
+        if (result) return result.event
+      }
+      return undefined
+    },
+    async prune(olderThanMs) {
+      let total = 0
+      for (const shard of shardList()) {
+        const { result } = await o.shards.onShard(shard, (tx) =>
+          tx.query(
+            `DELETE FROM concord_inbox WHERE consumer = $1 AND status = 'processed'
+             AND processed_at < now() - $2::double precision * interval '1 millisecond'`,
+            [o.consumer, olderThanMs],
+          ),
+        )
+        total += result.rowCount
+      }
+      return total
+    },
+  }
+}
+
+/** A stable id for an event without a usable one, so its redeliveries land on the same dead letter. */
+function malformedId(event: unknown): string {
+  const id = (event as { id?: unknown } | null)?.id
+  if (typeof id === 'string' && id.length > 0 && id.length <= 200) return id
+  return `malformed:${createHash('sha256').update(safeJson(event)).digest('hex').slice(0, 32)}`
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null'
+  } catch {
+    return JSON.stringify(String(value))
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod'
+import { type BackoffPolicy, backoffSchema } from '../broker/backoff.js'
+import type { EventEnvelope } from '../broker/envelope.js'
+import { duration } from '../options.js'
+import type { OutboxBroker, OutboxShards } from './ports.js'
+
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', what)
+
+export const relaySchema = z.object({
+  /** The shards whose outboxes this relay drains (concord/db `createShards`). */
+  shards: z.custom<OutboxShards>(
+    (v) => typeof (v as OutboxShards)?.onShard === 'function' && Number.isInteger((v as OutboxShards)?.count),
+    'a Shards from concord/db',
+  ),
+  /** Where events go (concord/broker). */
+  broker: z.custom<OutboxBroker>((v) => typeof (v as OutboxBroker)?.publish === 'function', 'a Broker'),
+  /** Which shard indexes this relay serves. @default every shard */
+  shardIndexes: z.array(z.number().int().nonnegative()).optional(),
+  /** A name for this relay in leases and logs. @default relay-<random> */
+  id: z.string().min(1).optional(),
+  /** Aggregates taken per claim. @default 256 */
+  aggregatesPerClaim: z.number().int().positive().default(256),
+  /** Events of one aggregate taken per claim (published in order in one call). @default 32 */
+  eventsPerAggregate: z.number().int().positive().default(32),
+  /** Events per claim in all. @default 1000 */
+  maxEventsPerClaim: z.number().int().positive().default(1000),
+  /** Claim-publish-settle loops per shard in this relay (they take disjoint aggregates). @default 1 */
+  concurrency: z.number().int().positive().default(1),
+  /** How long a claim holds its rows; a relay killed mid-batch delays them this long. @default 30s */
+  lease: duration.prefault('30s'),
+  /** Poll interval: the most a lost NOTIFY (or a due retry) waits. @default 500ms */
+  pollInterval: duration.prefault('500ms'),
+  /** Failed attempts of one event before it is dead-lettered. @default 10 */
+  maxAttempts: z.number().int().positive().default(10),
+  /** Delay before an event that failed is tried again (its aggregate waits). @default 500ms..60s, x2, jitter 0.5 */
+  backoff: backoffSchema.default({ initial: 500, max: 60_000, factor: 2, jitter: 0.5 }),
+  /** Pause of a shard's loop while the broker is unavailable (attempts are not counted). @default 100ms..5s, x2, jitter 0.5 */
+  brokerBackoff: backoffSchema.default({ initial: 100, max: 5_000, factor: 2, jitter: 0.5 }),
+  /** Take only rows whose transaction is below the snapshot's xmin (see claim.ts). @default true */
+  commitOrderGuard: z.boolean().default(true),
+  /** Wake on the writers' NOTIFY as well as by polling. @default true */
+  listen: z.boolean().default(true),
+  /**
+   * Called as soon as the broker acknowledged events, before their rows are deleted (metrics, benchmarks). If
+   * the settle then fails, the events are published again later and reported again.
+   */
+  onPublished: fn<(events: EventEnvelope[], shard: number) => void>('a function').optional(),
+  /** Loop errors survived (database down, broker down); the loop backs off and goes on. @default console.warn */
+  onError: fn<(error: unknown, shard: number) => void>('a function').optional(),
+  /**
+   * Test hook, between publish and settle (where a crash publishes twice): awaited before the rows are
+   * deleted. Tests use it to kill the process at exactly that point.
+   */
+  beforeSettle: fn<(events: EventEnvelope[], shard: number) => void | Promise<void>>('a function').optional(),
+})
+
+export type RelayOptions = z.input<typeof relaySchema>
+export type ResolvedRelayOptions = Readonly<z.output<typeof relaySchema>>
+export type { BackoffPolicy }

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto'
+import { backoffDelay } from '../broker/backoff.js'
+import type { EventEnvelope } from '../broker/envelope.js'
+import { ClosedError, InvalidInputError } from '../errors.js'
+import { parseOptions } from '../options.js'
+import {
+  discardDeadLetter,
+  listDeadLetters,
+  type OutboxDeadLetter,
+  type OutboxShardStatus,
+  outboxStatus,
+  redriveDeadLetter,
+} from './admin.js'
+import { claimRows, guardBlocked, settleClaim } from './claim.js'
+import { planRuns, publishRuns } from './publish.js'
+import { type RelayOptions, type ResolvedRelayOptions, relaySchema } from './relay-options.js'
+import { OUTBOX_CHANNEL } from './writer.js'
+
+/** Counters since the relay was created. */
+export interface RelayStats {
+  /** Events the broker acknowledged. */
+  published: number
+  /** Failed attempts of single events (each parks its aggregate for a backoff). */
+  failedAttempts: number
+  deadLettered: number
+  /** Claims that found the broker unavailable. */
+  brokerUnavailable: number
+  /** Loop errors (database or broker trouble). */
+  loopErrors: number
+  lastError?: string
+}
+
+/** Drains the outbox of each shard to the broker. */
+export interface Relay {
+  /** Starts a loop per shard (times `concurrency`). Idempotent. */
+  start(): Promise<void>
+  /** Stops the loops and waits for the batches in flight to settle. Idempotent. */
+  stop(): Promise<void>
+  /** One claim-publish-settle pass on each shard, without the loops (tests, scripts). Returns events published. */
+  runOnce(): Promise<number>
+  stats(): RelayStats
+  /** Pending, retrying and dead-lettered counts and the oldest pending age, per shard. */
+  status(): Promise<OutboxShardStatus[]>
+  /** Dead-lettered events with their last error, oldest first. */
+  deadLetters(limit?: number): Promise<OutboxDeadLetter[]>
+  /**
+   * Makes a dead-lettered event pending with fresh attempts; it is published next, before the later events
+   * of its aggregate. @throws DeadLetterNotFoundError
+   */
+  redrive(id: string): Promise<void>
+  /** Drops a dead-lettered event for good, releasing the later events of its aggregate. @throws DeadLetterNotFoundError */
+  discard(id: string): Promise<void>
+}
+
+/** Creates a relay; see {@link RelayOptions} for the defaults. Nothing runs before `start()` or `runOnce()`. */
+export function createRelay(options: RelayOptions): Relay {
+  const o: ResolvedRelayOptions = parseOptions('createRelay', relaySchema, options)
+  const shardList = o.shardIndexes ?? [...Array(o.shards.count).keys()]
+  for (const shard of shardList) {
+    if (shard >= o.shards.count) {
+      throw new InvalidInputError(`createRelay: no shard ${shard}, there are ${o.shards.count}`, { shard })
+    }
+  }
+  const relayId = o.id ?? `relay-${randomBytes(4).toString('hex')}`
+  const stats: RelayStats = {
+    published: 0,
+    failedAttempts: 0,
+    deadLettered: 0,
+    brokerUnavailable: 0,
+    loopErrors: 0,
+  }
+  const onError =
+    o.onError ?? ((error, shard) => console.warn(`concord relay ${relayId} shard ${shard}:`, error))
+  let claims = 0
+  let running = false
+  let stopped = false
+  let loops: Promise<void>[] = []
+  let unlisteners: (() => unknown)[] = []
+  const wakers = new Map<number, Set<() => void>>(shardList.map((s) => [s, new Set()]))
+  const dirty = new Set<number>()
+  const brokerFailures = new Map<number, number>()
+
+  const wake = (shard: number) => {
+    dirty.add(shard)
+    for (const w of wakers.get(shard) ?? []) w()
+  }
+
+  /** One claim-publish-settle pass. Returns events claimed; throws on database trouble. */
+  async function pass(shard: number): Promise<{ claimed: number; brokerDown: boolean; blocked?: boolean }> {
+    const owner = `${relayId}:${++claims}`
+    const {
+      result: { rows, blocked },
+      lsn,
+    } = await o.shards.onShard(shard, async (tx) => {
+      const claimed = await claimRows(tx, {
+        aggregates: o.aggregatesPerClaim,
+        perAggregate: o.eventsPerAggregate,
+        maxRows: o.maxEventsPerClaim,
+        leaseMs: o.lease,
+        owner,
+        commitOrderGuard: o.commitOrderGuard,
+      })
+      const held = claimed.length === 0 && o.commitOrderGuard && (await guardBlocked(tx))
+      return { rows: claimed, blocked: held }
+    })
+    if (rows.length === 0) return { claimed: 0, brokerDown: false, blocked }
+    // The claim committed after every claimed row's transaction: its LSN is at or past each one's commit LSN,
+    // so a consumer (the invalidator) that reads a replica at this LSN sees the change.
+    const plan = planRuns(rows, { 'concord-lsn': lsn, 'concord-shard': String(shard) })
+    const outcome = await publishRuns(o.broker, plan.runs)
+    const published = new Set(outcome.published)
+    const events = plan.runs.flatMap((r) => r.rows.filter((x) => published.has(x.seq)).map((x) => x.event))
+    // The broker acknowledged them: this is their publish time, not the settle's (which only deletes the rows).
+    if (events.length > 0) o.onPublished?.(events, shard)
+    if (o.beforeSettle && events.length > 0) await o.beforeSettle(events, shard)
+    const brokerDown = outcome.brokerError !== undefined
+    const downCount = brokerDown ? (brokerFailures.get(shard) ?? 0) + 1 : 0
+    brokerFailures.set(shard, downCount)
+    const failed = [...plan.invalid.map((f) => ({ ...f, permanent: true })), ...outcome.failed].map((f) => ({
+      ...f,
+      delayMs: backoffDelay(o.backoff, rows.find((r) => r.seq === f.seq)!.attempts + 1),
+    }))
+    const { result } = await o.shards.onShard(shard, (tx) =>
+      settleClaim(tx, {
+        owner,
+        published: outcome.published,
+        failed,
+        released: [...plan.released, ...outcome.released],
+        releaseDelayMs: brokerDown ? backoffDelay(o.brokerBackoff, downCount) : 0,
+        maxAttempts: o.maxAttempts,
+      }),
+    )
+    stats.published += outcome.published.length
+    stats.failedAttempts += failed.length
+    stats.deadLettered += result.deadLettered
+    if (brokerDown) {
+      stats.brokerUnavailable++
+      stats.lastError = String((outcome.brokerError as Error)?.message ?? outcome.brokerError)
+    } else if (failed.length > 0) stats.lastError = failed[failed.length - 1]!.error
+    return { claimed: rows.length, brokerDown }
+  }
+
+  async function loop(shard: number): Promise<void> {
+    let errors = 0
+    let guardWait = 0
+    while (running) {
+      dirty.delete(shard)
+      let pause: number
+      try {
+        const { claimed, brokerDown, blocked } = await pass(shard)
+        errors = 0
+        if (brokerDown) pause = backoffDelay(o.brokerBackoff, brokerFailures.get(shard) ?? 1)
+        else if (claimed > 0) {
+          guardWait = 0
+          continue
+        } else if (dirty.has(shard)) pause = 0
+        else if (blocked) {
+          // Rows wait for an older transaction to end: look again in 1, 2, 4 ... ms, up to the poll interval.
+          guardWait = Math.min(o.pollInterval, Math.max(1, guardWait * 2))
+          pause = guardWait
+        } else pause = o.pollInterval
+      } catch (error) {
+        errors++
+        stats.loopErrors++
+        stats.lastError = String((error as Error)?.message ?? error)
+        onError(error, shard)
+        pause = backoffDelay(o.brokerBackoff, errors)
+      }
+      if (pause > 0 && running) await sleepUnlessWoken(shard, pause, !brokerFailures.get(shard))
+    }
+  }
+
+  /** Waits `ms`, or less if woken (a NOTIFY) when `wakeable`; a broker outage is not shortened by writes. */
+  function sleepUnlessWoken(shard: number, ms: number, wakeable: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const set = wakers.get(shard)!
+      const done = () => {
+        clearTimeout(timer)
+        set.delete(done)
+        sleepers.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      if (wakeable) set.add(done)
+      sleepers.add(done)
+    })
+  }
+  const sleepers = new Set<() => void>()
+
+  return {
+    async start() {
+      if (stopped) throw new ClosedError('relay')
+      if (running) return
+      running = true
+      if (o.listen) {
+        unlisteners = await Promise.all(
+          shardList.map(async (shard) => {
+            try {
+              return await o.shards.listen(shard, OUTBOX_CHANNEL, () => wake(shard))
+            } catch (error) {
+              // Polling still works: a missing LISTEN only costs latency.
+              onError(error, shard)
+              return () => {}
+            }
+          }),
+        )
+      }
+      loops = shardList.flatMap((shard) => Array.from({ length: o.concurrency }, () => loop(shard)))
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      running = false
+      for (const done of [...sleepers]) done()
+      await Promise.all(loops)
+      await Promise.all(unlisteners.map(async (u) => u()))
+    },
+    async runOnce() {
+      let published = 0
+      for (const shard of shardList) {
+        const before = stats.published
+        await pass(shard)
+        published += stats.published - before
+      }
+      return published
+    },
+    stats: () => ({ ...stats }),
+    status: () => outboxStatus(o.shards, shardList),
+    deadLetters: (limit = 100) => listDeadLetters(o.shards, shardList, limit),
+    async redrive(id) {
+      wake(await redriveDeadLetter(o.shards, shardList, id))
+    },
+    async discard(id) {
+      wake(await discardDeadLetter(o.shards, shardList, id))
+    },
+  }
+}
+
+export type { EventEnvelope }
