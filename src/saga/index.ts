@@ -1,0 +1,52 @@
+/**
+ * concord/saga: orchestrated sagas on a durable log (C6), and choreography helpers.
+ *
+ * A saga's steps run in order; each effect is recorded in the log before and after it runs, under a
+ * lease, so any process can resume an unfinished saga after a crash: forward, or compensating in reverse.
+ * Every saga ends COMPLETED, COMPENSATED or visibly NEEDS_ATTENTION.
+ */
+export type {
+  Choreography,
+  ChoreographyDefinition,
+  ProcessStatus,
+  ProcessTransition,
+} from './choreography.js'
+export { defineChoreography, processHandler, reactOnce, undoOnce } from './choreography.js'
+export type { RetryPolicy, SagaDefinition, SagaStep, StepContext, StepKind } from './define.js'
+export { defineSaga } from './define.js'
+export type { RecoverySummary, RegisteredSaga, SagaEngine } from './engine.js'
+export { sagaEngine } from './engine.js'
+export type { RunOptions } from './engine-core.js'
+export { sagaIdFor } from './engine-core.js'
+export type { SagaEngineOptions, SagaEvent } from './engine-options.js'
+export {
+  SagaDefinitionError,
+  SagaEffectCancelledError,
+  SagaInterruptedError,
+  SagaNotFoundError,
+  SagaNotRegisteredError,
+  SagaStateError,
+  SagaStepRejectedError,
+} from './errors.js'
+export { memorySagaLog } from './memory-log.js'
+export type { SagaMigration } from './migrations.js'
+export { sagaMigrations } from './migrations.js'
+export { compensateOnce, once } from './once.js'
+export type { SagaOutcome } from './outcome.js'
+export type { PgSagaLogOptions } from './pg-log.js'
+export { pgSagaLog } from './pg-log.js'
+export type { SagaSql, ShardsLike, SqlQueryable } from './sql.js'
+export { sagaSqlFromClients, sagaSqlFromShards } from './sql.js'
+export type {
+  Lease,
+  NewSaga,
+  SagaAttention,
+  SagaErrorInfo,
+  SagaLog,
+  SagaLogEntry,
+  SagaRecord,
+  SagaStatus,
+  StepRecord,
+  StepStatus,
+} from './types.js'
+export { SAGA_STATUSES } from './types.js'

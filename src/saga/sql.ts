@@ -1,0 +1,52 @@
+/**
+ * The little SQL the saga log needs, so it runs on concord/db's shards or on plain clients (a pg
+ * Pool, a PGlite) without importing either.
+ */
+
+/** Anything that runs one statement with `$1` parameters: a pg Pool or Client, PGlite, a concord/db Tx. */
+export interface SqlQueryable {
+  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
+}
+
+/** The saga log's view of the shards: run one statement, atomically, on a shard's primary. */
+export interface SagaSql {
+  readonly count: number
+  execute(shard: number, sql: string, params: unknown[]): Promise<Record<string, unknown>[]>
+}
+
+/** The subset of concord/db's `Shards` the saga log uses. */
+export interface ShardsLike {
+  readonly count: number
+  onShard<T>(shard: number, fn: (tx: SqlQueryable) => Promise<T>): Promise<{ result: T }>
+}
+
+/** The saga log on concord/db shards: each statement in a transaction on the shard's primary. */
+export function sagaSqlFromShards(shards: ShardsLike): SagaSql {
+  return {
+    count: shards.count,
+    async execute(shard, sql, params) {
+      const { result } = await shards.onShard(shard, async (tx) => (await tx.query(sql, params)).rows)
+      return result as Record<string, unknown>[]
+    },
+  }
+}
+
+/** The saga log on plain clients, one per shard (each statement runs in autocommit). */
+export function sagaSqlFromClients(clients: readonly SqlQueryable[]): SagaSql {
+  return {
+    count: clients.length,
+    async execute(shard, sql, params) {
+      return (await clients[shard]!.query(sql, params)).rows as Record<string, unknown>[]
+    },
+  }
+}
+
+/** FNV-1a, 32 bits: a stable hash every process computes alike, to place a saga's log by its id. */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
+}

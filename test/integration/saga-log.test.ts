@@ -1,0 +1,200 @@
+import { createShards, pgliteNode, pgNode, type Shards } from 'concord/db'
+import {
+  compensateOnce,
+  memorySagaLog,
+  once,
+  pgSagaLog,
+  reactOnce,
+  type SagaLog,
+  type SagaRecord,
+  sagaMigrations,
+  sagaSqlFromShards,
+  undoOnce,
+} from 'concord/saga'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sharedServices } from '../support/services/index.js'
+
+// One suite for every SagaLog adapter: memory, PGlite and PostgreSQL (two shards).
+
+const targets: { name: string; log: () => SagaLog; shards?: () => Shards }[] = []
+let pgShards: Shards
+let liteShards: Shards
+beforeAll(async () => {
+  const pg = sharedServices().postgres
+  const dbs = await Promise.all([0, 1].map(() => pg.createDatabase('saga_log')))
+  pgShards = createShards({
+    shards: dbs.map((d) => ({ primary: pgNode({ connectionString: d.primaryUrl }) })),
+    healthInterval: '1h',
+  })
+  liteShards = createShards({
+    shards: [{ primary: pgliteNode() }, { primary: pgliteNode() }],
+    healthInterval: '1h',
+  })
+  await pgShards.migrate([...sagaMigrations])
+  await liteShards.migrate([...sagaMigrations])
+})
+afterAll(async () => {
+  await pgShards?.close()
+  await liteShards?.close()
+})
+targets.push({ name: 'memory', log: () => memorySagaLog() })
+targets.push({
+  name: 'pglite',
+  log: () => pgSagaLog({ db: sagaSqlFromShards(liteShards) }),
+  shards: () => liteShards,
+})
+targets.push({
+  name: 'postgres',
+  log: () => pgSagaLog({ db: sagaSqlFromShards(pgShards) }),
+  shards: () => pgShards,
+})
+
+let n = 0
+const uuid = () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`
+function fresh(key = `k${n}`) {
+  const id = uuid()
+  return {
+    id,
+    name: 'test',
+    idempotencyKey: `${key}-${id}`,
+    input: 'a string input',
+    status: 'RUNNING' as const,
+    cursor: 0,
+    steps: [{ name: 'a', status: 'RUNNING' as const, attempts: 1, compensations: 0 }],
+    error: null,
+    attention: null,
+  }
+}
+const a = { owner: 'a', ms: 60_000 }
+const b = { owner: 'b', ms: 60_000 }
+
+for (const target of targets) {
+  describe(`SagaLog contract: ${target.name}`, () => {
+    it('start inserts once per (name, key) and returns the existing saga after', async () => {
+      const log = target.log()
+      const saga = fresh()
+      const first = await log.start(saga, a, [{ step: 'a', event: 'action:start', attempt: 1 }])
+      expect(first.created).toBe(true)
+      expect(first.saga).toMatchObject({ id: saga.id, input: 'a string input', status: 'RUNNING' })
+      const again = await log.start({ ...saga, input: 'other' }, b, [])
+      expect(again).toMatchObject({ created: false, saga: { id: saga.id, input: 'a string input' } })
+      expect((await log.history(saga.id)).map((h) => h.event)).toEqual(['action:start'])
+    })
+
+    it('save writes only for the lease owner, and a settled saga holds no lease', async () => {
+      const log = target.log()
+      const { saga } = await log.start(fresh(), a, [])
+      const done: SagaRecord = {
+        ...saga,
+        status: 'COMPLETED',
+        steps: [{ ...saga.steps[0]!, status: 'DONE', output: { x: 1 } }],
+      }
+      expect(await log.save(done, b, [])).toBe(false)
+      expect((await log.get(saga.id))!.status).toBe('RUNNING')
+      expect(await log.save(done, a, [{ step: 'a', event: 'action:done', attempt: 1 }])).toBe(true)
+      expect(await log.get(saga.id)).toMatchObject({ status: 'COMPLETED', steps: [{ output: { x: 1 } }] })
+      expect(await log.claimOne(saga.id, b, ['COMPLETED'])).toBeDefined()
+    })
+
+    it('claim takes only expired leases, each by one claimer; renew keeps, release frees', async () => {
+      const log = target.log()
+      // Owners of their own: a claimer also takes back what its own name holds.
+      const [p, q] = [
+        { owner: `p-${uuid()}`, ms: 60_000 },
+        { owner: `q-${uuid()}`, ms: 60_000 },
+      ]
+      const short = { owner: `dead-${uuid()}`, ms: 1 }
+      const ids: string[] = []
+      for (let i = 0; i < 6; i++) ids.push((await log.start(fresh(), short, [])).saga.id)
+      const live = (await log.start(fresh(), p, [])).saga.id
+      await new Promise((r) => setTimeout(r, 20))
+      const [x, y] = await Promise.all([log.claim(['test'], p, 4, [live]), log.claim(['test'], q, 4, [])])
+      const claimed = [...x, ...y].map((s) => s.id)
+      expect(new Set(claimed).size).toBe(claimed.length)
+      expect([...claimed].sort()).toEqual([...ids].sort())
+      expect(claimed).not.toContain(live)
+      expect(await log.claim(['test'], q, 10, claimed)).toEqual([])
+      const held = [live, ...x.map((s) => s.id)]
+      expect((await log.renew(held, p)).sort()).toEqual([...held].sort())
+      expect(await log.renew(held, q)).toEqual([])
+      await log.release([live], p.owner)
+      expect((await log.claim(['test'], q, 10, claimed)).map((s) => s.id)).toEqual([live])
+      expect(await log.claim(['other-name'], { owner: 'z', ms: 1000 }, 10, [])).toEqual([])
+    })
+
+    it('resolve settles only NEEDS_ATTENTION; counts count by status', async () => {
+      const log = target.log()
+      const { saga } = await log.start(fresh(), a, [])
+      expect(await log.resolve(saga.id, 'COMPENSATED', 'x')).toBeUndefined()
+      const attention = {
+        phase: 'compensate' as const,
+        step: 'a',
+        error: { step: 'a', name: 'Error', message: 'no' },
+      }
+      await log.save({ ...saga, status: 'NEEDS_ATTENTION', attention }, a, [])
+      const resolved = await log.resolve(saga.id, 'COMPENSATED', 'fixed by hand')
+      expect(resolved).toMatchObject({
+        status: 'COMPENSATED',
+        attention: { step: 'a', resolution: 'fixed by hand' },
+      })
+      const counts = await log.counts()
+      expect(counts.COMPENSATED).toBeGreaterThanOrEqual(1)
+      expect((await log.list({ status: 'COMPENSATED' })).map((s) => s.id)).toContain(saga.id)
+    })
+  })
+
+  if (target.shards) {
+    describe(`once / compensateOnce / choreography keys: ${target.name}`, () => {
+      it('applies an effect once per key and returns the first result after', async () => {
+        const shards = target.shards!()
+        let runs = 0
+        const key = `once-${uuid()}`
+        const run = () => shards.onShard(0, (tx) => once(tx, key, async () => ({ run: ++runs })))
+        expect((await run()).result).toEqual({ run: 1 })
+        expect((await run()).result).toEqual({ run: 1 })
+        expect(runs).toBe(1)
+      })
+
+      it('a failed effect leaves no key: the retry applies it', async () => {
+        const shards = target.shards!()
+        const key = `fail-${uuid()}`
+        await expect(
+          shards.onShard(0, (tx) =>
+            once(tx, key, async () => {
+              throw new Error('boom')
+            }),
+          ),
+        ).rejects.toThrow('boom')
+        expect((await shards.onShard(0, (tx) => once(tx, key, async () => 'ok'))).result).toBe('ok')
+      })
+
+      it('a compensation before its action cancels it: the late action does nothing', async () => {
+        const shards = target.shards!()
+        const id = uuid()
+        const keys = { actionKey: `${id}:s:action`, compensationKey: `${id}:s:compensate` }
+        let undone = 0
+        expect((await shards.onShard(1, (tx) => compensateOnce(tx, keys, () => undone++))).result).toBe(false)
+        await expect(shards.onShard(1, (tx) => once(tx, keys.actionKey, () => 'late'))).rejects.toMatchObject(
+          {
+            code: 'E_SAGA_EFFECT_CANCELLED',
+          },
+        )
+        expect((await shards.onShard(1, (tx) => reactOnce(tx, id, 's', () => 'late'))).result).toEqual({
+          applied: false,
+        })
+        expect(undone).toBe(0)
+      })
+
+      it('a compensation after its action undoes it once, with the action result', async () => {
+        const shards = target.shards!()
+        const id = uuid()
+        const seen: unknown[] = []
+        await shards.onShard(1, (tx) => reactOnce(tx, id, 's', () => ({ qty: 3 })))
+        const undo = () => shards.onShard(1, (tx) => undoOnce(tx, id, 's', (r) => void seen.push(r)))
+        expect((await undo()).result).toBe(true)
+        expect((await undo()).result).toBe(false)
+        expect(seen).toEqual([{ qty: 3 }])
+      })
+    })
+  }
+}
