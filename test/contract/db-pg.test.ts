@@ -1,0 +1,25 @@
+import { pgNode, type ShardConfig } from '../../src/db/index.js'
+import { sharedServices } from '../support/services/index.js'
+import { dbContractSuite } from './support/db-suite.js'
+
+// Three shards: three databases on the shared primary + streaming replica.
+let urls: { primaryUrl: string; replicaUrl: string }[] = []
+
+const configs = (): ShardConfig[] =>
+  urls.map(({ primaryUrl, replicaUrl }) => ({
+    primary: pgNode({ connectionString: primaryUrl, max: 4 }),
+    replicas: [pgNode({ connectionString: replicaUrl, max: 4 })],
+  }))
+
+dbContractSuite('pg', {
+  async makeConfigs() {
+    const pg = sharedServices().postgres
+    urls = await Promise.all([
+      pg.createDatabase('db_contract'),
+      pg.createDatabase('db_contract'),
+      pg.createDatabase('db_contract'),
+    ])
+    return configs()
+  },
+  sameDatabases: async () => configs(),
+})

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningDemo, startDemo } from './demo.js'
+import { waitFor } from './wait.js'
+
+/** Staleness bounds the shop promises, as the README states them. */
+export const CROSS_INSTANCE_BOUND_MS = 1000
+export const PROJECTION_BOUND_MS = 5000
+
+type Json = Record<string, unknown>
+
+/**
+ * The shop's black-box contract over HTTP only, run against the embedded demo and the real one
+ * (DESIGN.md "The shop's HTTP API"; issue: the shop's tests).
+ */
+export function shopSuite(name: string, args: string[], startTimeoutMs: number): void {
+  describe(name, () => {
+    let demo: RunningDemo
+    beforeAll(async () => {
+      demo = await startDemo(['--port', '0', '--no-load', ...args], { timeoutMs: startTimeoutMs })
+    }, startTimeoutMs + 10_000)
+    afterAll(async () => {
+      await demo?.stop()
+    })
+
+    const call = async (
+      method: string,
+      path: string,
+      body?: unknown,
+      { raw, instance }: { raw?: string; instance?: string } = {},
+    ) => {
+      const headers: Record<string, string> = {}
+      if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json'
+      if (instance) headers['x-instance'] = instance
+      const response = await fetch(`${demo.baseUrl}${path}`, {
+        method,
+        headers,
+        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      })
+      const text = await response.text()
+      return {
+        status: response.status,
+        body: (text ? JSON.parse(text) : undefined) as Json,
+        source: response.headers.get('x-concord-source'),
+        servedBy: response.headers.get('x-concord-instance'),
+      }
+    }
+
+    it('serves seeded products and members', async () => {
+      const product = await call('GET', '/products/7')
+      expect(product.status).toBe(200)
+      expect(product.body).toMatchObject({ id: 7, stock: 1000 })
+      expect(typeof product.body.price).toBe('number')
+      expect(typeof product.body.version).toBe('number')
+      expect((await call('GET', '/members/9')).body).toEqual({ id: 9, points: 10000 })
+    })
+
+    it('says which instance served a read and where its value came from', async () => {
+      const first = await call('GET', '/products/8', undefined, { instance: 'product-2' })
+      expect(first.servedBy).toBe('product-2')
+      expect(['l1', 'l2', 'replica', 'primary']).toContain(first.source)
+      // Once filled, the same instance answers from its L1 (after its bus reports healthy).
+      await waitFor(
+        async () => (await call('GET', '/products/8', undefined, { instance: 'product-2' })).source === 'l1',
+        {
+          timeoutMs: 5000,
+          what: 'an L1 hit on product-2',
+        },
+      )
+    })
+
+    it('creates a product and bumps its version on update', async () => {
+      const created = await call('POST', '/products', { name: 'brass lamp', price: 19.99, stock: 5 })
+      expect(created.status).toBe(201)
+      expect(created.body).toMatchObject({ name: 'brass lamp', price: 19.99, stock: 5, version: 1 })
+      const id = created.body.id as number
+      expect(id).toBeGreaterThan(100)
+      const updated = await call('PUT', `/products/${id}`, { price: 24.5 })
+      expect(updated.body).toMatchObject({ id, name: 'brass lamp', price: 24.5, stock: 5, version: 2 })
+      expect((await call('GET', `/products/${id}`)).body).toEqual(updated.body)
+    })
+
+    it('shows a price written via product-1 on product-2 within the bound, and at once on product-1', async () => {
+      // Warm both instances' L1 with the old value first, so the read below must see an invalidation.
+      await call('GET', '/products/11', undefined, { instance: 'product-1' })
+      await call('GET', '/products/11', undefined, { instance: 'product-2' })
+      const price = 100 + Math.round(Math.random() * 10_000) / 100
+      const written = await call('PUT', '/products/11', { price }, { instance: 'product-1' })
+      expect(written.status).toBe(200)
+      const ackedAt = Date.now()
+      expect((await call('GET', '/products/11', undefined, { instance: 'product-1' })).body.version).toBe(
+        written.body.version,
+      )
+      await waitFor(
+        async () =>
+          (await call('GET', '/products/11', undefined, { instance: 'product-2' })).body.version ===
+          written.body.version,
+        { timeoutMs: CROSS_INSTANCE_BOUND_MS, what: 'product-2 to serve the new version' },
+      )
+      expect(Date.now() - ackedAt).toBeLessThanOrEqual(CROSS_INSTANCE_BOUND_MS)
+    })
+
+    it('shows a rename in search within the bound', async () => {
+      const word = `zeta${Date.now().toString(36)}`
+      const renamed = await call('PUT', '/products/12', { name: `${word} chair` })
+      expect(renamed.status).toBe(200)
+      const hits = await waitFor(
+        async () => {
+          const { body } = await call('GET', `/search?q=${word}`)
+          return (body as unknown as Json[]).length > 0 ? (body as unknown as Json[]) : undefined
+        },
+        { timeoutMs: PROJECTION_BOUND_MS, what: 'search to show the rename' },
+      )
+      expect(hits).toEqual([
+        { id: 12, name: `${word} chair`, price: renamed.body.price, version: renamed.body.version },
+      ])
+    })
+
+    for (const mode of ['saga', 'events'] as const) {
+      it(`keeps stock and points conserved over 50 concurrent orders (${mode})`, async () => {
+        const productId = mode === 'saga' ? 21 : 22
+        const members = mode === 'saga' ? [31, 32, 33, 34, 35] : [41, 42, 43, 44, 45]
+        const stockBefore = (await call('GET', `/products/${productId}`)).body.stock as number
+        const pointsBefore = new Map<number, number>()
+        for (const m of members)
+          pointsBefore.set(m, (await call('GET', `/members/${m}`)).body.points as number)
+
+        // Some orders ask for more points than a member has left: they must cancel and undo their stock.
+        const orders = Array.from({ length: 50 }, (_, i) => ({
+          memberId: members[i % members.length]!,
+          productId,
+          quantity: 1 + (i % 3),
+          points: i % 7 === 0 ? 20_000 : 100 + i * 10,
+        }))
+        const placed = await Promise.all(orders.map((order) => call('POST', `/orders?mode=${mode}`, order)))
+        for (const p of placed) expect(p.status).toBe(201)
+
+        const final = await Promise.all(
+          placed.map((p) =>
+            waitFor(
+              async () => {
+                const { body } = await call('GET', `/orders/${p.body.id}`)
+                return body.status !== 'PENDING' ? body : undefined
+              },
+              { timeoutMs: 30_000, what: `order ${p.body.id} to end` },
+            ),
+          ),
+        )
+        const confirmed = final.filter((o) => o.status === 'CONFIRMED')
+        expect(final.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED')).toBe(true)
+        expect(confirmed.length).toBeGreaterThan(0)
+        expect(final.filter((o) => o.status === 'CANCELLED').length).toBeGreaterThanOrEqual(
+          orders.filter((o) => o.points > 10_000).length,
+        )
+
+        // Compensations in events mode may land just after the order reads CANCELLED: wait for quiet.
+        await waitFor(
+          async () => {
+            const stock = (await call('GET', `/products/${productId}`)).body.stock as number
+            return stock === stockBefore - confirmed.reduce((sum, o) => sum + (o.quantity as number), 0)
+          },
+          { timeoutMs: 10_000, what: 'stock = before - confirmed quantities' },
+        )
+        for (const m of members) {
+          const used = confirmed
+            .filter((o) => o.memberId === m)
+            .reduce((sum, o) => sum + (o.points as number), 0)
+          await waitFor(
+            async () => (await call('GET', `/members/${m}`)).body.points === pointsBefore.get(m)! - used,
+            {
+              timeoutMs: 10_000,
+              what: `member ${m} points = before - confirmed points`,
+            },
+          )
+        }
+        const product = (await call('GET', `/products/${productId}`)).body
+        for (const o of confirmed) expect(o.unitPrice).toBe(product.price)
+      })
+    }
+
+    it('answers bad input with a 4xx and a message, and changes nothing', async () => {
+      const productBefore = (await call('GET', '/products/3')).body
+      const memberBefore = (await call('GET', '/members/3')).body
+      const bad: [string, string, unknown, string?][] = [
+        ['PUT', '/products/3', { price: -1 }],
+        ['PUT', '/products/3', { price: 'cheap' }],
+        ['PUT', '/products/3', { stock: 1.5 }],
+        ['PUT', '/products/3', {}],
+        ['PUT', '/products/3', { price: 5, extra: true }],
+        ['PUT', '/products/3', undefined, '{"price": 5'],
+        ['POST', '/products', { name: '', price: 1, stock: 1 }],
+        ['POST', '/products', { name: 'x', price: 1e12, stock: 1 }],
+        ['POST', '/products', { name: 'x'.repeat(100_000), price: 1, stock: 1 }],
+        ['GET', '/products/abc', undefined],
+        ['GET', '/products/-4', undefined],
+        ['POST', '/orders', { memberId: 3, productId: 3, quantity: -1, points: 0 }],
+        ['POST', '/orders', { memberId: 3, productId: 3, quantity: 1e9, points: 0 }],
+        ['POST', '/orders', { memberId: 3, productId: 3, quantity: 1, points: -5 }],
+        ['POST', '/orders', { memberId: 'x', productId: 3, quantity: 1, points: 0 }],
+        ['POST', '/orders', { productId: 3, quantity: 1, points: 0 }],
+        ['POST', '/orders', undefined, '[1,2'],
+        ['POST', '/orders?mode=sideways', { memberId: 3, productId: 3, quantity: 1, points: 0 }],
+        ['GET', '/orders/not-a-uuid', undefined],
+        ['GET', '/search', undefined],
+        ['GET', `/search?q=${'q'.repeat(500)}`, undefined],
+        ['GET', '/members/0', undefined],
+      ]
+      for (const [method, path, body, raw] of bad) {
+        const { status, body: answer } = await call(method, path, body, { raw })
+        const what = `${method} ${path.slice(0, 40)} ${raw ?? JSON.stringify(body)?.slice(0, 40)}`
+        expect(status, what).toBeGreaterThanOrEqual(400)
+        expect(status, what).toBeLessThan(500)
+        expect(typeof answer.error, what).toBe('string')
+      }
+      expect((await call('GET', '/products/3')).body).toEqual(productBefore)
+      expect((await call('GET', '/members/3')).body).toEqual(memberBefore)
+    })
+
+    it('serves the status API, metrics and dashboard behind the admin token', async () => {
+      const token = new URL(demo.dashboardUrl).searchParams.get('token')!
+      expect(token.length).toBeGreaterThanOrEqual(16)
+      expect((await fetch(`${demo.baseUrl}/admin/consistency/status`)).status).toBe(401)
+      expect((await fetch(`${demo.baseUrl}/metrics`)).status).toBe(401)
+      const auth = { headers: { authorization: `Bearer ${token}` } }
+      const status = (await (await fetch(`${demo.baseUrl}/admin/consistency/status`, auth)).json()) as Json
+      for (const section of ['replicationLag', 'l1HitRate', 'l2HitRate', 'pendingOutboxEvents', 'sagas']) {
+        expect(status, section).toHaveProperty(section)
+      }
+      const metrics = await (await fetch(`${demo.baseUrl}/metrics`, auth)).text()
+      expect(metrics).toMatch(/^# TYPE concord_/m)
+      const page = await fetch(demo.dashboardUrl)
+      expect(page.status).toBe(200)
+      expect(await page.text()).toContain('<html')
+
+      // The checker, on demand: every sampled copy agrees with the source (or was repaired).
+      const check = await fetch(`${demo.baseUrl}/admin/consistency/check`, {
+        method: 'POST',
+        headers: { ...auth.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ budget: 20 }),
+      })
+      expect(check.status).toBe(200)
+      const report = (await check.json()) as Json
+      expect(report.keys).toBeGreaterThan(0)
+      expect(report.checked).toBeGreaterThan(0)
+    })
+
+    it('answers 404 for unknown ids and 400 for an instance of another service', async () => {
+      expect((await call('GET', '/products/999999')).status).toBe(404)
+      expect((await call('PUT', '/products/999999', { price: 1 })).status).toBe(404)
+      expect((await call('GET', '/members/999999')).status).toBe(404)
+      expect((await call('GET', '/orders/01890a5d-ac96-774b-bcce-b302099a8057')).status).toBe(404)
+      expect(
+        (await call('POST', '/orders', { memberId: 999999, productId: 3, quantity: 1, points: 0 })).status,
+      ).toBe(404)
+      expect(
+        (await call('POST', '/orders', { memberId: 3, productId: 999999, quantity: 1, points: 0 })).status,
+      ).toBe(404)
+      expect((await call('GET', '/products/3', undefined, { instance: 'order-1' })).status).toBe(400)
+    })
+  })
+}
