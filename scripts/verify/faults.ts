@@ -1,0 +1,242 @@
+import type { FaultName } from './args.js'
+import type { FaultWindow, History } from './history.js'
+import { call, sleep } from './http.js'
+import type { System } from './launch.js'
+import { type Copies, type convergenceSampler, lookAtCopies } from './probes.js'
+
+/** One planned fault: injected `startMs` after the load began, healed at `healMs`. */
+export interface PlannedFault {
+  fault: FaultName
+  startMs: number
+  healMs: number
+}
+
+/**
+ * Fault, heal, repeat: the run is cut into slots, one fault per slot in the order given, cycling. In each
+ * slot the first quarter is quiet, the fault holds until 60 %, and the rest is recovery. A slot lasts
+ * duration / faults, between 8 and 30 s, so short runs still see each fault and long ones repeat them.
+ */
+export function planFaults(durationMs: number, faults: readonly FaultName[]): PlannedFault[] {
+  if (faults.length === 0) return []
+  const slot = Math.min(30_000, Math.max(8_000, durationMs / faults.length))
+  const plan: PlannedFault[] = []
+  for (let i = 0; (i + 1) * slot <= durationMs + 1; i++) {
+    plan.push({
+      fault: faults[i % faults.length]!,
+      startMs: i * slot + slot * 0.25,
+      healMs: i * slot + slot * 0.6,
+    })
+  }
+  return plan
+}
+
+/** What a fault does; `inject` returns what heals it, and a note for the report. */
+interface Injection {
+  target?: string
+  note: string
+  heal(): Promise<void>
+}
+
+type Sampler = ReturnType<typeof convergenceSampler>
+
+function injectors(
+  system: System,
+  copies: Copies,
+  sampler: Sampler,
+  random: () => number,
+  pick: (names: string[]) => string,
+) {
+  const { shop } = system
+  const kill = async (name: string, note: string): Promise<Injection> => {
+    shop.processes.get(name)?.kill('SIGKILL')
+    return { target: name, note, heal: () => shop.restart(name) }
+  }
+  return {
+    'pubsub-kill': async (): Promise<Injection> => {
+      let killed = await system.redis.clientKill({ type: 'pubsub' })
+      // Keep the bus down for the whole window: the subscribers reconnect, so kill them again each second.
+      const timer = setInterval(() => {
+        void system.redis.clientKill({ type: 'pubsub' }).then(
+          (n) => {
+            killed += n
+          },
+          () => undefined,
+        )
+      }, 1000)
+      const injection: Injection = {
+        note: 'CLIENT KILL TYPE pubsub every second',
+        async heal() {
+          clearInterval(timer)
+          injection.note = `CLIENT KILL TYPE pubsub every second (${killed} connections killed)`
+        },
+      }
+      return injection
+    },
+    'redis-restart': async (): Promise<Injection> => {
+      await system.redis.kill()
+      return {
+        note: 'SIGKILL redis-server; restarted empty (no persistence)',
+        heal: () => system.redis.restart(),
+      }
+    },
+    'replica-pause': async (): Promise<Injection> => {
+      await Promise.all(system.postgres.map((p) => p.pauseReplay()))
+      return {
+        note: 'pg_wal_replay_pause() on every shard replica',
+        heal: async () => {
+          await Promise.all(system.postgres.map((p) => p.resumeReplay()))
+        },
+      }
+    },
+    'writer-kill': async (): Promise<Injection> => {
+      const name = pick([...copies.productInstances])
+      const other = copies.productInstances.find((n) => n !== name)!
+      const key = 1 + Math.floor(random() * 5)
+      await call(`${shop.urls.get(name)}/internal/faults`, {
+        method: 'POST',
+        body: { killAfterCommit: true },
+      })
+      const write = await call(`${shop.baseUrl}/products/${key}`, {
+        method: 'PUT',
+        body: { price: 42 },
+        headers: { 'x-instance': name },
+      })
+      // The instance died after its commit, before its own invalidation: the truth is on the primary; the
+      // other instances' relays must deliver the durable invalidation.
+      const truth = await call<{ version: number }>(`${shop.urls.get(other)}/internal/products/${key}/source`)
+      const died = performance.now()
+      if (truth.body?.version !== undefined) void sampler.trace(key, truth.body.version, died, 'writer-kill')
+      return {
+        target: name,
+        note: `armed killAfterCommit; PUT product ${key} answered ${write.status}; primary at v${truth.body?.version}`,
+        heal: () => shop.restart(name),
+      }
+    },
+    'relay-kill': async () =>
+      kill(pick([...copies.productInstances]), 'SIGKILL a product instance (relays run inside them)'),
+    'nats-stop': async (): Promise<Injection> => {
+      await system.nats.stop()
+      return {
+        note: 'nats-server stopped (SIGTERM); restarted on the same store',
+        heal: () => system.nats.restart(),
+      }
+    },
+    'instance-kill': async () =>
+      kill(
+        pick([...copies.orderInstances, ...copies.searchInstances, 'member-1']),
+        'SIGKILL a service instance',
+      ),
+    'redis-latency': async (): Promise<Injection> => {
+      system.proxy.setDelay(100)
+      return {
+        note: '+100 ms each way between the services and Redis (TCP proxy)',
+        heal: async () => system.proxy.setDelay(0),
+      }
+    },
+  } satisfies Record<FaultName, () => Promise<Injection>>
+}
+
+/**
+ * Time from a heal until every copy of the keys written during the fault shows the last acknowledged
+ * version of each (at most 20 keys, the most recently written; the 5 hottest when nothing was written).
+ */
+async function healConvergence(
+  copies: Copies,
+  history: History,
+  window: FaultWindow,
+  deadlineMs: number,
+): Promise<{ ms?: number; keys: number }> {
+  const targets = new Map<number, number>()
+  for (const op of history.ops) {
+    if (
+      (op.kind === 'write' || op.kind === 'insert') &&
+      op.ok &&
+      op.version !== undefined &&
+      op.ack <= window.end
+    ) {
+      if (op.ack >= window.start || op.key <= 5)
+        targets.set(op.key, Math.max(targets.get(op.key) ?? 0, op.version))
+    }
+  }
+  const keys = [...targets.entries()].slice(-20)
+  const pending = new Map(keys)
+  while (pending.size > 0) {
+    if (performance.now() - window.end > deadlineMs) return { keys: keys.length }
+    await Promise.all(
+      [...pending].map(async ([key, version]) => {
+        const seen = await lookAtCopies(copies, key, version)
+        if ([...seen.values()].every((look) => look.ok)) pending.delete(key)
+      }),
+    )
+    if (pending.size > 0) await sleep(50)
+  }
+  return { ms: performance.now() - window.end, keys: keys.length }
+}
+
+/**
+ * Runs the plan against the system: injects each fault at its time, heals it at its time, records the
+ * window in the history and measures convergence after the heal. Returns when every fault it injected has
+ * been healed and measured; `signal` stops injecting new ones.
+ */
+export async function runFaults(
+  plan: readonly PlannedFault[],
+  ctx: {
+    system: System
+    copies: Copies
+    history: History
+    sampler: Sampler
+    random: () => number
+    /** When the load stops (verify clock): no fault starts that could not be healed before. */
+    loadEndsAt: number
+    signal: AbortSignal
+    onEvent(text: string): void
+  },
+): Promise<void> {
+  const { system, copies, history, sampler, random, signal, onEvent } = ctx
+  const pick = (names: string[]) => names[Math.floor(random() * names.length)]!
+  const inject = injectors(system, copies, sampler, random, pick)
+  const measuring: Promise<void>[] = []
+  let previousEnd = 0
+  for (const planned of plan) {
+    // A heal that restarts an instance can take long on a busy machine: later faults shift, keeping a
+    // quiet gap after the previous heal and their planned hold, rather than being cut short.
+    const holdMs = planned.healMs - planned.startMs
+    const startAt = Math.max(history.origin + planned.startMs, previousEnd + 2000)
+    if (startAt + holdMs > ctx.loadEndsAt) break
+    const wait = startAt - performance.now()
+    if (wait > 0) await sleep(wait)
+    if (signal.aborted) break
+    const start = performance.now()
+    let injection: Injection
+    try {
+      injection = await inject[planned.fault]()
+    } catch (error) {
+      onEvent(`${planned.fault}: injection failed: ${(error as Error).message}`)
+      continue
+    }
+    onEvent(`fault ${planned.fault}${injection.target ? ` on ${injection.target}` : ''}`)
+    const hold = start + holdMs - performance.now()
+    if (hold > 0) await sleep(hold)
+    try {
+      await injection.heal()
+    } catch (error) {
+      injection.note += `; heal failed: ${(error as Error).message}`
+    }
+    const window: FaultWindow = {
+      fault: planned.fault,
+      target: injection.target,
+      start,
+      end: performance.now(),
+      note: injection.note,
+    }
+    history.faults.push(window)
+    previousEnd = window.end
+    onEvent(`healed ${planned.fault} after ${((window.end - start) / 1000).toFixed(1)} s`)
+    measuring.push(
+      healConvergence(copies, history, window, 10_000).then(({ ms, keys }) => {
+        history.heals.push({ fault: planned.fault, heal: window.end, keys, ms })
+      }),
+    )
+  }
+  await Promise.all(measuring)
+}

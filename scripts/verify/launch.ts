@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto'
+import type { RealShop } from '../../examples/shop/real/launch.js'
+import type { NatsServer, PostgresServer, RedisServer } from '../../test/support/services/index.js'
+import { type DelayProxy, startDelayProxy } from './proxy.js'
+
+/** The shop under test and the servers under it, each a handle the fault scheduler can hit. */
+export interface System {
+  shop: RealShop
+  redis: RedisServer
+  nats: NatsServer
+  postgres: PostgresServer[]
+  /** In front of Redis, so latency can be injected (always there: one path for every run). */
+  proxy: DelayProxy
+  /** Shard primary URLs and the search database URL, for the final state checks. */
+  shardUrls: string[]
+  searchUrl: string
+  close(): Promise<void>
+}
+
+/**
+ * Starts private servers through the test harness (Redis, NATS JetStream, three PostgreSQL primaries with
+ * streaming replicas), a delay proxy in front of Redis, then the shop in real mode, one process per instance.
+ * The verify tool starts the servers itself rather than letting `launchReal` do it, so that the services
+ * reach Redis through the proxy.
+ */
+export async function startSystem(instances: number): Promise<System> {
+  const harness = await import('../../test/support/services/index.js')
+  const { launchReal } = await import('../../examples/shop/real/launch.js')
+  const [redis, nats, ...postgres] = await Promise.all([
+    harness.startRedis(),
+    harness.startNats(),
+    harness.startPostgres({ replica: true }),
+    harness.startPostgres({ replica: true }),
+    harness.startPostgres({ replica: true }),
+  ])
+  const closeServers = () =>
+    Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(() => undefined)
+  let proxy: DelayProxy | undefined
+  try {
+    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
+    const shards = await Promise.all(postgres.map((pair) => pair.createDatabase('shop')))
+    const search = await postgres[0]!.createDatabase('search')
+    const env = {
+      SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
+      SHOP_SEARCH_DB: search.primaryUrl,
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      NATS_URL: nats.url,
+    }
+    // The admin API is not used by verify; it gets a random token like the demo's default.
+    const adminToken = randomBytes(18).toString('base64url')
+    const shop = await launchReal({ port: 0, instances, seed: true, adminToken }, env)
+    const p = proxy
+    return {
+      shop,
+      redis,
+      nats,
+      postgres,
+      proxy,
+      shardUrls: shards.map((db) => db.primaryUrl),
+      searchUrl: search.primaryUrl,
+      async close() {
+        await shop.close()
+        await p.close()
+        await closeServers()
+      },
+    }
+  } catch (error) {
+    await proxy?.close()
+    await closeServers()
+    throw error
+  }
+}
