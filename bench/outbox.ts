@@ -1,0 +1,274 @@
+// `npm run bench -- outbox [--events 50000] [--naive-events 5000] [--rate 1000] [--seconds 10]`
+// concord's relay against the naive poller (poll every second; in one transaction lock rows, publish each and
+// wait for the broker, mark PROCESSED or FAILED), in one run on the same private PostgreSQL and NATS JetStream.
+// 1. Throughput: a backlog of N events over 1,000 aggregates, drained by each; events per second.
+// 2. Latency: writers commit 1,000 events/s (one transaction each); commit -> broker ack, p50/p99.
+// A NATS consumer receives every event concord publishes: `lost` and `outOfOrder` (per aggregate) come from it.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { type EventEnvelope, natsBroker } from 'concord/broker'
+import { createShards, pgNode } from 'concord/db'
+import { createOutbox, createRelay, outboxMigrations } from 'concord/outbox'
+import { startNats } from '../test/support/services/nats.js'
+import { startPostgres } from '../test/support/services/postgres.js'
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '50000' },
+    'naive-events': { type: 'string', default: '5000' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '10' },
+    aggregates: { type: 'string', default: '1000' },
+  },
+})
+const N = Number(values.events)
+const NAIVE_N = Number(values['naive-events'])
+const RATE = Number(values.rate)
+const SECONDS = Number(values.seconds)
+const AGGREGATES = Number(values.aggregates)
+
+// Relay settings of each phase (the rest are createRelay's defaults).
+const THROUGHPUT_RELAY = { concurrency: 4 }
+const LATENCY_RELAY = { concurrency: 2 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
+const round = (x: number) => Math.round(x * 100) / 100
+
+const loadAtStart = (await import('node:os')).loadavg()
+const pgServer = await startPostgres({ replica: false })
+const nats = await startNats()
+const db = await pgServer.createDatabase('bench_outbox')
+// Writers and relays have their own pools, as they would in their own processes: a relay's claim must not
+// queue behind the writers' transactions.
+// A writer waits for a pool connection rather than failing after the default 5 s: on a busy machine the
+// open-loop writers can queue up, and a failed write would leave a hole in the latency sample (a slow write
+// shows as a lower achievedRate instead).
+const shards = createShards({
+  shards: [{ primary: pgNode({ connectionString: db.primaryUrl, max: 16, connectTimeout: '120s' }) }],
+})
+const relayShards = createShards({
+  shards: [{ primary: pgNode({ connectionString: db.primaryUrl, max: 8 }) }],
+})
+const broker = natsBroker({ servers: nats.url, streamPrefix: 'bench' })
+const outbox = createOutbox()
+
+const event = (a: number, v: number) => ({
+  aggregateType: 'order',
+  aggregateId: `o${a}`,
+  aggregateVersion: v,
+  type: 'order.changed',
+  payload: { amount: v * 10, note: 'benchmark event of a realistic size, with a few fields' },
+})
+
+try {
+  await shards.migrate(outboxMigrations)
+  await shards.onShard(0, async (tx) => {
+    await tx.query('CREATE TABLE bench_aggregates (id text PRIMARY KEY, version int NOT NULL)')
+    await tx.query(
+      `INSERT INTO bench_aggregates SELECT 'o' || g, 0 FROM generate_series(${AGGREGATES}, ${AGGREGATES + 99}) g`,
+    )
+  })
+  await shards.onShard(0, (tx) =>
+    tx.query(`CREATE TABLE naive_outbox (id bigserial PRIMARY KEY, status text NOT NULL DEFAULT 'NEW',
+      topic text NOT NULL, event json NOT NULL)`),
+  )
+
+  // ---- 1. throughput: concord's relay ----
+  const written: string[] = []
+  const perAggregate = Math.ceil(N / AGGREGATES)
+  for (let v = 1, n = 0; v <= perAggregate && n < N; v++) {
+    for (let a = 0; a < AGGREGATES && n < N; a += 500) {
+      const batch: ReturnType<typeof event>[] = []
+      for (let i = a; i < Math.min(a + 500, AGGREGATES) && n < N; i++, n++) batch.push(event(i, v))
+      const { result } = await shards.onShard(0, (tx) => outbox.add(tx, batch))
+      written.push(...result.map((e) => e.id))
+    }
+  }
+  let published = 0
+  const relay = createRelay({
+    shards: relayShards,
+    broker,
+    ...THROUGHPUT_RELAY,
+    onPublished: (es) => {
+      published += es.length
+    },
+  })
+  const t0 = performance.now()
+  await relay.start()
+  while (published < N) await sleep(5)
+  const relaySeconds = (performance.now() - t0) / 1000
+  const relayEventsPerSec = Math.round(N / relaySeconds)
+  console.log(`relay: ${N} events in ${relaySeconds.toFixed(2)} s = ${relayEventsPerSec}/s`)
+
+  // The consumer (started after the throughput run, so it does not compete with the relay for the two
+  // cores; it reads the stream from its start): every event concord published, for lost and outOfOrder.
+  const received = new Map<string, EventEnvelope>()
+  const lastVersion = new Map<string, number>()
+  let outOfOrder = 0
+  const sub = await broker.subscribe(
+    'order',
+    'bench-check',
+    async (e) => {
+      if (received.has(e.id)) return
+      received.set(e.id, e)
+      const prev = lastVersion.get(e.aggregateId) ?? 0
+      if (e.aggregateVersion <= prev) outOfOrder++
+      lastVersion.set(e.aggregateId, e.aggregateVersion)
+    },
+    { concurrency: 64, maxInFlight: 900 },
+  )
+
+  while (received.size < N) await sleep(50)
+
+  // ---- 2. latency at a fixed rate, relay listening ----
+  const committedAt = new Map<string, number>()
+  const latencies: number[] = []
+  await relay.stop()
+  const latencyRelay = createRelay({
+    shards: relayShards,
+    broker,
+    ...LATENCY_RELAY,
+    onPublished: (es) => {
+      const now = performance.now()
+      for (const e of es) {
+        const c = committedAt.get(e.id)
+        if (c !== undefined) latencies.push(Math.max(0, now - c))
+        else committedAt.set(e.id, -now) // published before the writer saw its commit return
+      }
+    },
+  })
+  await latencyRelay.start()
+  const total = RATE * SECONDS
+  const start = performance.now()
+  const inflight = new Set<Promise<void>>()
+  let writeErrors = 0
+  let firstWriteError: string | undefined
+  let lastCommit = start
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / RATE
+    const wait = due - performance.now()
+    if (wait > 1) await sleep(wait)
+    // As a real writer: the aggregate's row lock orders its versions, so version order is commit order.
+    const p = shards
+      .withTransaction(`o${i % 100}`, async (tx) => {
+        const { rows } = await tx.query<{ version: number }>(
+          'UPDATE bench_aggregates SET version = version + 1 WHERE id = $1 RETURNING version',
+          [`o${AGGREGATES + (i % 100)}`],
+        )
+        return outbox.add(tx, event(AGGREGATES + (i % 100), 1_000_000 + rows[0]!.version))
+      })
+      .then(({ result }) => {
+        const now = performance.now()
+        lastCommit = now
+        const id = result[0]!.id
+        written.push(id)
+        const seen = committedAt.get(id)
+        if (seen !== undefined && seen < 0) latencies.push(0)
+        else committedAt.set(id, now)
+      })
+      .catch((error) => {
+        writeErrors++
+        firstWriteError ??= String((error as Error)?.message ?? error)
+      })
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
+  }
+  await Promise.all(inflight)
+  const achievedRate = Math.round((total - writeErrors) / ((lastCommit - start) / 1000))
+  while (latencies.length < total - writeErrors) await sleep(10)
+  await latencyRelay.stop()
+  latencies.sort((a, b) => a - b)
+  console.log(
+    `latency at ${achievedRate}/s: p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`,
+  )
+
+  // Everything concord published must reach the consumer.
+  const deadline = Date.now() + 60_000
+  while (received.size < written.length && Date.now() < deadline) await sleep(50)
+  const lost = written.filter((id) => !received.has(id)).length
+  await sub.close()
+
+  // ---- 3. the naive poller, same PostgreSQL and NATS ----
+  for (let i = 0; i < NAIVE_N; i += 500) {
+    const rows: string[] = []
+    for (let j = i; j < Math.min(i + 500, NAIVE_N); j++) {
+      const e = event(j % AGGREGATES, 2_000_000 + j)
+      rows.push(
+        JSON.stringify({ ...e, id: crypto.randomUUID(), headers: {}, createdAt: new Date().toISOString() }),
+      )
+    }
+    await shards.onShard(0, (tx) =>
+      tx.query(`INSERT INTO naive_outbox (topic, event) SELECT 'naive', e::json FROM unnest($1::text[]) e`, [
+        rows,
+      ]),
+    )
+  }
+  let naiveDone = 0
+  const n0 = performance.now()
+  while (naiveDone < NAIVE_N) {
+    const { result: handled } = await shards.onShard(0, async (tx) => {
+      const { rows } = await tx.query<{ id: string; topic: string; event: EventEnvelope }>(
+        `SELECT id, topic, event FROM naive_outbox WHERE status = 'NEW' ORDER BY id LIMIT 100 FOR UPDATE`,
+      )
+      for (const row of rows) {
+        try {
+          await broker.publish(row.topic, [row.event]) // waits on the broker with the rows locked
+          await tx.query(`UPDATE naive_outbox SET status = 'PROCESSED' WHERE id = $1`, [row.id])
+        } catch {
+          await tx.query(`UPDATE naive_outbox SET status = 'FAILED' WHERE id = $1`, [row.id])
+        }
+      }
+      return rows.length
+    })
+    naiveDone += handled
+    if (handled === 0) await sleep(1000)
+  }
+  const naiveEventsPerSec = Math.round(NAIVE_N / ((performance.now() - n0) / 1000))
+  console.log(`naive poller: ${NAIVE_N} events at ${naiveEventsPerSec}/s`)
+
+  const result = {
+    benchmark: 'outbox',
+    date: new Date().toISOString(),
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    setup: {
+      postgres: 'private PostgreSQL 15 primary (harness)',
+      broker: 'private nats-server JetStream (harness), concord natsBroker',
+      backlogEvents: N,
+      naiveBacklogEvents: NAIVE_N,
+      aggregates: AGGREGATES,
+      relay: { throughput: THROUGHPUT_RELAY, latency: LATENCY_RELAY, otherwise: 'createRelay defaults' },
+      latency: {
+        targetRate: RATE,
+        achievedRate,
+        seconds: SECONDS,
+        transactionsPerEvent: 1,
+        writeErrors,
+        ...(firstWriteError === undefined ? {} : { firstWriteError }),
+      },
+      loadAverage: { atStart: loadAtStart, atEnd: (await import('node:os')).loadavg() },
+    },
+    relayEventsPerSec,
+    naiveEventsPerSec,
+    commitToPublishP50Ms: round(pct(latencies, 50)),
+    commitToPublishP99Ms: round(pct(latencies, 99)),
+    commitToPublishMaxMs: round(latencies[latencies.length - 1] ?? 0),
+    lost,
+    outOfOrder,
+    targets: { relayEventsPerSec: 10_000, commitToPublishP99Ms: 20, lost: 0, outOfOrder: 0 },
+  }
+  console.log(result)
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'outbox.json')
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  console.log(`wrote ${out}`)
+} finally {
+  await broker.close()
+  await shards.close()
+  await relayShards.close()
+  await nats.close()
+  await pgServer.close()
+}
