@@ -1,0 +1,60 @@
+import { natsBroker } from 'concord/broker'
+import { redisBus } from 'concord/bus'
+import { redisTier } from 'concord/cache'
+import { createShards, pgNode } from 'concord/db'
+import { z } from 'zod'
+import type { Infra } from './infra.js'
+
+/**
+ * Where the real services are, from the environment:
+ * - `SHOP_SHARDS`: one entry per shard separated by `;`, each `primaryUrl[,replicaUrl...]`
+ * - `SHOP_SEARCH_DB`: the search service's database URL
+ * - `REDIS_URL` (standalone) or `REDIS_CLUSTER_NODES` (`host:port,host:port,...`)
+ * - `NATS_URL`
+ */
+export const realEnv = z.object({
+  SHOP_SHARDS: z.string().min(1),
+  SHOP_SEARCH_DB: z.string().min(1),
+  REDIS_URL: z.string().optional(),
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  NATS_URL: z.string().min(1),
+})
+
+export type RealEnv = z.infer<typeof realEnv>
+
+export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra {
+  const max = options.pool ?? 10
+  const shards = createShards({
+    shards: env.SHOP_SHARDS.split(';').map((entry) => {
+      const [primary, ...replicas] = entry.split(',')
+      return {
+        primary: pgNode({ connectionString: primary!, max }),
+        replicas: replicas.map((url) => pgNode({ connectionString: url, max })),
+      }
+    }),
+  })
+  const search = createShards({
+    shards: [{ primary: pgNode({ connectionString: env.SHOP_SEARCH_DB, max }) }],
+  })
+  const redis = env.REDIS_CLUSTER_NODES
+    ? {
+        nodes: env.REDIS_CLUSTER_NODES.split(',').map((node) => {
+          const [host, port] = node.split(':')
+          return { host: host!, port: Number(port) }
+        }),
+      }
+    : { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379' }
+  const broker = natsBroker({ servers: env.NATS_URL, streamPrefix: 'shop' })
+  return {
+    kind: 'real',
+    shards,
+    search,
+    l2: redisTier({ ...redis, prefix: 'shop:' }),
+    bus: redisBus({ ...redis, prefix: 'shop:bus:' }),
+    broker,
+    async close() {
+      await broker.close()
+      await Promise.all([shards.close(), search.close()])
+    },
+  }
+}

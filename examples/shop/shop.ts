@@ -1,0 +1,90 @@
+import { createOutbox } from 'concord/outbox'
+import type { FastifyInstance } from 'fastify'
+import { Registry } from 'prom-client'
+import { mountAdmin } from './admin.js'
+import { Directory, type ServiceName } from './gateway/directory.js'
+import { createGateway } from './gateway/gateway.js'
+import { injectTransport, type Transport } from './gateway/transport.js'
+import { factories, type Instance } from './instances.js'
+import { migrateShop } from './migrations.js'
+import type { Infra } from './platform/infra.js'
+import { seedMembers } from './services/member/service.js'
+import { seedProducts } from './services/product/service.js'
+
+export interface ShopOptions {
+  port: number
+  /** Instances of each service. */
+  instances: number
+  seed: boolean
+  /** L1 time-to-live, ms. */
+  l1Ttl?: number
+  /** Guards /admin/ and /metrics (16+ characters). */
+  adminToken: string
+}
+
+/** The whole shop in this process: every instance of every service behind the gateway, on `infra`. */
+export interface Shop {
+  readonly baseUrl: string
+  /** The dashboard, with the admin token in its URL. */
+  readonly dashboardUrl: string
+  readonly gateway: FastifyInstance
+  readonly instances: readonly Instance[]
+  readonly directory: Directory
+  readonly transport: Transport
+  readonly infra: Infra
+  readonly registry: Registry
+  close(): Promise<void>
+}
+
+/** Creates the tables, seeds products 1..100 and members 1..100 unless told not to. */
+export async function prepare(infra: Infra, seed: boolean): Promise<void> {
+  await migrateShop(infra)
+  if (seed) {
+    await seedProducts(infra.shards, createOutbox(), 100)
+    await seedMembers(infra.shards, 100)
+  }
+}
+
+export async function startShop(infra: Infra, options: ShopOptions): Promise<Shop> {
+  await prepare(infra, options.seed)
+  const registry = new Registry()
+  const directory = Directory.of(options.instances)
+  const apps = new Map<string, FastifyInstance>()
+  const transport = injectTransport(apps)
+  const context = { infra, directory, transport, registry, l1Ttl: options.l1Ttl ?? 60_000 }
+  const instances = directory.all().map((name) => factories[serviceOf(name)](context, name))
+  for (const instance of instances) {
+    apps.set(instance.name, instance.app)
+    await instance.app.ready()
+  }
+  await Promise.all(instances.map((instance) => instance.start()))
+
+  let admin: ReturnType<typeof mountAdmin> | undefined
+  const gateway = createGateway(directory, transport, {
+    extra: (app) => {
+      admin = mountAdmin(app, { infra, directory, transport, token: options.adminToken, registry })
+    },
+    onProductWrite: (product) => admin?.track(product),
+  })
+  await gateway.listen({ host: '127.0.0.1', port: options.port })
+  const { port } = gateway.server.address() as { port: number }
+  const baseUrl = `http://127.0.0.1:${port}`
+  return {
+    baseUrl,
+    dashboardUrl: admin!.url(baseUrl),
+    gateway,
+    instances,
+    directory,
+    transport,
+    infra,
+    registry,
+    async close() {
+      await admin?.close()
+      await gateway.close()
+      for (const instance of instances) await instance.close()
+      await infra.close()
+    },
+  }
+}
+
+export const serviceOf = (instance: string) => instance.replace(/-\d+$/, '') as ServiceName
