@@ -5,7 +5,7 @@ import { type MigrationReport, migrateNode, orderMigrations } from './migrations
 import { ShardHealth } from './replica-health.js'
 import { type ReadOptions, ShardRouter } from './router.js'
 import { createShardMap, type ShardMap } from './shard-map.js'
-import { type DbLogger, runTransaction } from './transactions.js'
+import { type DbLogger, runStatement, runTransaction } from './transactions.js'
 import type { Isolation, Migration, NodeAdapter, Queryable, ReadRoute, ReplicaHealth, Tx } from './types.js'
 
 const isNode = (v: unknown): v is NodeAdapter =>
@@ -74,6 +74,15 @@ export interface Shards {
     fn: (tx: Tx) => Promise<T>,
     opts?: TransactionOptions,
   ): Promise<{ result: T; lsn: string }>
+  /**
+   * Runs one statement on a shard's primary in its own transaction (autocommit): one round trip where
+   * `onShard` takes three (BEGIN, the statement, COMMIT). Retries 40001/40P01 like `onShard`.
+   */
+  execute<R = Record<string, unknown>>(
+    shard: number,
+    sql: string,
+    params?: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number }>
   /** Runs a read on a replica (one that replayed `minLsn`, if given) or the primary. `fn` may run twice. */
   read<T>(shardKey: string | number, fn: (q: Queryable) => Promise<T>, opts?: ReadOptions): Promise<T>
   /** `read`, also telling which node served it. */
@@ -187,6 +196,10 @@ export function createShards(options: ShardsOptions): Shards {
     },
     withTransaction: async (shardKey, fn, opts) => onShard(shardFor(shardKey), fn, opts),
     onShard,
+    execute: async (shard, sql, params) => {
+      const i = shardIndex(shard)
+      return runStatement(i, o.shards[i]!.primary, sql, params, o.retry)
+    },
     read: async (shardKey, fn, opts) => (await readShardWithRoute(shardFor(shardKey), fn, opts)).result,
     readWithRoute: async (shardKey, fn, opts) => readShardWithRoute(shardFor(shardKey), fn, opts),
     readShard: async (shard, fn, opts) => (await readShardWithRoute(shard, fn, opts)).result,

@@ -24,7 +24,7 @@ export interface RetryPolicy {
  * therefore be safe to run again (its only effects should be its statements). `afterCommit` callbacks of
  * the attempt that committed run in order once COMMIT succeeded, and are awaited before this resolves.
  */
-export async function runTransaction<T>(
+export function runTransaction<T>(
   shard: number,
   node: NodeAdapter,
   fn: (tx: Tx) => Promise<T>,
@@ -32,28 +32,50 @@ export async function runTransaction<T>(
   retry: RetryPolicy,
   logger: DbLogger,
 ): Promise<{ result: T; lsn: string }> {
-  for (let attempt = 1; ; attempt++) {
+  return retrying(shard, node, retry, async () => {
     const callbacks: ((commit: { lsn: string }) => void | Promise<void>)[] = []
-    try {
-      const outcome = await node.transaction(
-        (q) =>
-          fn({
-            shard,
-            query: (sql, params) => q.query(sql, params),
-            afterCommit: (callback) => {
-              callbacks.push(callback)
-            },
-          }),
-        isolation,
-      )
-      for (const callback of callbacks) {
-        try {
-          await callback({ lsn: outcome.lsn })
-        } catch (error) {
-          logger.warn({ shard, err: error }, 'an afterCommit callback failed; the transaction is committed')
-        }
+    const outcome = await node.transaction(
+      (q) =>
+        fn({
+          shard,
+          query: (sql, params) => q.query(sql, params),
+          afterCommit: (callback) => {
+            callbacks.push(callback)
+          },
+        }),
+      isolation,
+    )
+    for (const callback of callbacks) {
+      try {
+        await callback({ lsn: outcome.lsn })
+      } catch (error) {
+        logger.warn({ shard, err: error }, 'an afterCommit callback failed; the transaction is committed')
       }
-      return outcome
+    }
+    return outcome
+  })
+}
+
+/** One statement on a shard's primary in its own (implicit) transaction, retried like `runTransaction`. */
+export function runStatement<R>(
+  shard: number,
+  node: NodeAdapter,
+  sql: string,
+  params: unknown[] | undefined,
+  retry: RetryPolicy,
+): Promise<{ rows: R[]; rowCount: number }> {
+  return retrying(shard, node, retry, () => node.query<R>(sql, params))
+}
+
+async function retrying<T>(
+  shard: number,
+  node: NodeAdapter,
+  retry: RetryPolicy,
+  run: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run()
     } catch (error) {
       const sqlstate = retryableConflict(error)
       if (sqlstate === null) {

@@ -30,6 +30,8 @@ export interface ClaimedRow {
   attempts: number
   /** Written by a transaction below the snapshot's xmin: no lower-numbered row can still appear. */
   settled: boolean
+  /** A WAL position at or past this row's commit (the same for every row of a claim). */
+  lsn: string
 }
 
 export interface ClaimOptions {
@@ -48,7 +50,10 @@ export interface ClaimOptions {
 
 const CLAIM_SQL = `
 WITH snap AS MATERIALIZED (
-  SELECT CASE WHEN $6::boolean THEN pg_snapshot_xmin(pg_current_snapshot()) END AS xmin
+  -- The insert position, read after this statement's snapshot: at or past the commit record of every row
+  -- the claim can see, so a consumer that reads a replica at this LSN sees each claimed row's change.
+  SELECT CASE WHEN $6::boolean THEN pg_snapshot_xmin(pg_current_snapshot()) END AS xmin,
+    pg_current_wal_insert_lsn()::text AS lsn
 ), heads AS (
   SELECT o.seq, o.aggregate_type, o.aggregate_id
   FROM concord_outbox o, snap
@@ -82,11 +87,14 @@ WITH snap AS MATERIALIZED (
 )
 SELECT o.seq::text AS seq, o.id::text AS id, o.topic, o.aggregate_type, o.aggregate_id,
   o.aggregate_version::text AS aggregate_version, o.type, o.payload, o.headers, o.created_at, o.attempts,
-  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled
+  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled, snap.lsn
 FROM concord_outbox o, snap
 WHERE o.seq = ANY (ARRAY(SELECT seq FROM capped))`
 
-/** Leases the next runs of up to `aggregates` aggregates; rows come back in seq order. */
+/**
+ * Leases the next runs of up to `aggregates` aggregates; rows come back in seq order. One statement, meant to
+ * run on its own (autocommit): the lease is its only effect, and it holds no lock after it returns.
+ */
 export async function claimRows(q: Queryable, o: ClaimOptions): Promise<ClaimedRow[]> {
   const { rows } = await q.query<Record<string, unknown>>(CLAIM_SQL, [
     o.aggregates,
@@ -110,6 +118,7 @@ export async function claimRows(q: Queryable, o: ClaimOptions): Promise<ClaimedR
       createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : String(r.created_at),
       attempts: Number(r.attempts),
       settled: r.settled === true,
+      lsn: String(r.lsn),
     }))
     .sort((a, b) => compareSeq(a.seq, b.seq))
 }

@@ -5,7 +5,7 @@ import type { Shards } from '../db/shards.js'
  * The parts of concord/db's `Shards` and concord/broker's `Broker` the outbox uses. Declared as subsets so a
  * relay or an inbox can run on anything of this shape (a test can hand in one shard of a larger set).
  */
-export type OutboxShards = Pick<Shards, 'count' | 'onShard' | 'withTransaction' | 'listen'>
+export type OutboxShards = Pick<Shards, 'count' | 'onShard' | 'execute' | 'withTransaction' | 'listen'>
 
 /**
  * What the relay needs from a broker: durable, in-order, id-deduplicating publish that tells "the broker is

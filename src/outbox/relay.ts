@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { backoffDelay } from '../broker/backoff.js'
 import type { EventEnvelope } from '../broker/envelope.js'
+import type { Queryable } from '../db/types.js'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import {
@@ -85,27 +86,39 @@ export function createRelay(options: RelayOptions): Relay {
     for (const w of wakers.get(shard) ?? []) w()
   }
 
+  /** Autocommit statements on a shard's primary: claim and settle are one statement each, one round trip. */
+  const statements = new Map<number, Queryable>(
+    shardList.map((shard) => [shard, { query: (sql, params) => o.shards.execute(shard, sql, params) }]),
+  )
+
+  const analyzedAt = new Map<number, number>()
+  /** In the background: a failure (no privilege, say) only costs speed, so it is reported and not retried soon. */
+  function refreshStatistics(shard: number): void {
+    const now = Date.now()
+    if (o.analyzeInterval <= 0 || now - (analyzedAt.get(shard) ?? 0) < o.analyzeInterval) return
+    analyzedAt.set(shard, now)
+    o.shards.execute(shard, 'ANALYZE concord_outbox').catch((error) => onError(error, shard))
+  }
+
   /** One claim-publish-settle pass. Returns events claimed; throws on database trouble. */
   async function pass(shard: number): Promise<{ claimed: number; brokerDown: boolean; blocked?: boolean }> {
     const owner = `${relayId}:${++claims}`
-    const {
-      result: { rows, blocked },
-      lsn,
-    } = await o.shards.onShard(shard, async (tx) => {
-      const claimed = await claimRows(tx, {
-        aggregates: o.aggregatesPerClaim,
-        perAggregate: o.eventsPerAggregate,
-        maxRows: o.maxEventsPerClaim,
-        leaseMs: o.lease,
-        owner,
-        commitOrderGuard: o.commitOrderGuard,
-      })
-      const held = claimed.length === 0 && o.commitOrderGuard && (await guardBlocked(tx))
-      return { rows: claimed, blocked: held }
+    const q = statements.get(shard)!
+    const rows = await claimRows(q, {
+      aggregates: o.aggregatesPerClaim,
+      perAggregate: o.eventsPerAggregate,
+      maxRows: o.maxEventsPerClaim,
+      leaseMs: o.lease,
+      owner,
+      commitOrderGuard: o.commitOrderGuard,
     })
-    if (rows.length === 0) return { claimed: 0, brokerDown: false, blocked }
-    // The claim committed after every claimed row's transaction: its LSN is at or past each one's commit LSN,
-    // so a consumer (the invalidator) that reads a replica at this LSN sees the change.
+    if (rows.length === 0) {
+      return { claimed: 0, brokerDown: false, blocked: o.commitOrderGuard && (await guardBlocked(q)) }
+    }
+    if (rows.length >= o.maxEventsPerClaim) refreshStatistics(shard)
+    // The claim read a WAL position at or past each claimed row's commit, so a consumer (the invalidator)
+    // that reads a replica at this LSN sees the change.
+    const lsn = rows[0]!.lsn
     const plan = planRuns(rows, { 'concord-lsn': lsn, 'concord-shard': String(shard) })
     const outcome = await publishRuns(o.broker, plan.runs)
     const published = new Set(outcome.published)
@@ -120,16 +133,14 @@ export function createRelay(options: RelayOptions): Relay {
       ...f,
       delayMs: backoffDelay(o.backoff, rows.find((r) => r.seq === f.seq)!.attempts + 1),
     }))
-    const { result } = await o.shards.onShard(shard, (tx) =>
-      settleClaim(tx, {
-        owner,
-        published: outcome.published,
-        failed,
-        released: [...plan.released, ...outcome.released],
-        releaseDelayMs: brokerDown ? backoffDelay(o.brokerBackoff, downCount) : 0,
-        maxAttempts: o.maxAttempts,
-      }),
-    )
+    const result = await settleClaim(q, {
+      owner,
+      published: outcome.published,
+      failed,
+      released: [...plan.released, ...outcome.released],
+      releaseDelayMs: brokerDown ? backoffDelay(o.brokerBackoff, downCount) : 0,
+      maxAttempts: o.maxAttempts,
+    })
     stats.published += outcome.published.length
     stats.failedAttempts += failed.length
     stats.deadLettered += result.deadLettered

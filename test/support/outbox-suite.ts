@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { EventEnvelope } from '../../src/broker/index.js'
-import type { Shards } from '../../src/db/index.js'
+import { compareLsn, type Shards } from '../../src/db/index.js'
 import {
   applyIfNewer,
   createInbox,
@@ -62,7 +62,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       const chaos = recordingBroker()
       const relay = createRelay({ shards, broker: chaos.broker, listen: false })
       const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
-      const { result: added } = await shards.withTransaction('p1', (tx) =>
+      const { result: added, lsn: commitLsn } = await shards.withTransaction('p1', (tx) =>
         outbox.add(tx, [
           { ...event('p1', 1), headers: { traceparent, 'x-tenant': 't1' } },
           event('p1', 2, { nested: { list: [1, 'two', null], nul: 'a\u0000b' } }),
@@ -88,6 +88,8 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         'concord-shard': String(shards.shardFor('p1')),
       })
       expect(got[0]!.headers['concord-lsn']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+      // A replica that replayed this LSN has the events' transaction (the invalidator reads at it).
+      expect(compareLsn(got[0]!.headers['concord-lsn']!, commitLsn)).toBeGreaterThanOrEqual(0)
       expect(traceIdOf(got[1]!.headers.traceparent)).toBeDefined()
       expect(got[1]!.payload).toEqual({ nested: { list: [1, 'two', null], nul: 'a\u0000b' } })
       expect(got[0]!.createdAt).toBe(added[0]!.createdAt)
@@ -246,6 +248,45 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await shards.withTransaction('n2', (tx) => outbox.add(tx, event('n2', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 3_000, what: 'polled publish' })
       await relay.stop()
+    })
+
+    it('refreshes the outbox statistics once when claims come back full, and not again within the interval', async () => {
+      const analyzed = async () =>
+        Number(
+          (
+            await shards.execute<{ n: string }>(
+              0,
+              "SELECT coalesce(sum(analyze_count), 0)::text AS n FROM pg_stat_user_tables WHERE relname = 'concord_outbox'",
+            )
+          ).rows[0]!.n,
+        )
+      const before = await analyzed()
+      await shards.onShard(0, (tx) =>
+        outbox.add(
+          tx,
+          Array.from({ length: 12 }, (_, i) => event(`stat${i}`, 1)),
+        ),
+      )
+      const relay = createRelay({
+        shards,
+        broker: recordingBroker().broker,
+        listen: false,
+        shardIndexes: [0],
+        maxEventsPerClaim: 4,
+        analyzeInterval: '1h',
+      })
+      let published = 0
+      await waitFor(
+        async () => {
+          published += await relay.runOnce()
+          return published === 12
+        },
+        { what: 'the backlog drained' },
+      )
+      // Three full claims, one ANALYZE (its count reaches the statistics views within a second or so).
+      await waitFor(async () => (await analyzed()) > before, { what: 'ANALYZE counted', timeoutMs: 15_000 })
+      await sleep(1500)
+      expect(await analyzed()).toBe(before + 1)
     })
 
     it('republishes the rows of a relay that died holding their lease, once the lease ends', async () => {

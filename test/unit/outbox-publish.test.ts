@@ -24,6 +24,7 @@ const row = (aggregateId: string, v: number, patch: Partial<ClaimedRow> = {}): C
   createdAt: new Date().toISOString(),
   attempts: 0,
   settled: true,
+  lsn: '0/1000',
   ...patch,
 })
 

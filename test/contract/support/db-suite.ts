@@ -226,6 +226,31 @@ export function dbContractSuite(adapter: string, target: DbSuiteTarget): void {
       await expect(get('x', { minLsn: 'not-an-lsn' })).rejects.toBeInstanceOf(InvalidInputError)
     })
 
+    it('executes one statement on a shard primary in its own transaction', async () => {
+      const { rows } = await shards.execute<{ k: string }>(
+        1,
+        "INSERT INTO kv (k, v) VALUES ('exec', 1) ON CONFLICT (k) DO UPDATE SET v = 1 RETURNING k",
+      )
+      expect(rows).toEqual([{ k: 'exec' }])
+      // Committed on its own: another connection sees it at once.
+      const seen = await shards.readShard(
+        1,
+        (q) => q.query<{ v: number }>("SELECT v FROM kv WHERE k = 'exec'"),
+        {
+          primary: true,
+        },
+      )
+      expect(seen.rows).toEqual([{ v: 1 }])
+      // A failing statement changes nothing and fails with the database's error.
+      await expect(shards.execute(1, "UPDATE kv SET v = v / 0 WHERE k = 'exec'")).rejects.toThrow(
+        /division by zero/,
+      )
+      expect((await shards.execute<{ v: number }>(1, "SELECT v FROM kv WHERE k = 'exec'")).rows).toEqual([
+        { v: 1 },
+      ])
+      await expect(shards.execute(shards.count, 'SELECT 1')).rejects.toBeInstanceOf(ShardNotFoundError)
+    })
+
     it('scatters across shards in shard order', async () => {
       const result = await shards.scatter(async (q, shard) => {
         const { rows } = await q.query<{ n: number }>('SELECT $1::int AS n', [shard])
