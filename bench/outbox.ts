@@ -8,11 +8,13 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { type EventEnvelope, natsBroker } from 'concord/broker'
+import { Worker } from 'node:worker_threads'
+import { type EventEnvelope, natsBroker, newEventId } from 'concord/broker'
 import { createShards, pgNode } from 'concord/db'
 import { createOutbox, createRelay, outboxMigrations } from 'concord/outbox'
 import { startNats } from '../test/support/services/nats.js'
 import { startPostgres } from '../test/support/services/postgres.js'
+import type { WriterInput, WriterReport } from './_outbox-writer.js'
 
 const { values } = parseArgs({
   options: {
@@ -109,84 +111,101 @@ try {
   const received = new Map<string, EventEnvelope>()
   const lastVersion = new Map<string, number>()
   let outOfOrder = 0
-  const sub = await broker.subscribe(
-    'order',
-    'bench-check',
-    async (e) => {
-      if (received.has(e.id)) return
-      received.set(e.id, e)
-      const prev = lastVersion.get(e.aggregateId) ?? 0
-      if (e.aggregateVersion <= prev) outOfOrder++
-      lastVersion.set(e.aggregateId, e.aggregateVersion)
-    },
-    { concurrency: 64, maxInFlight: 900 },
-  )
+  const handle = async (e: EventEnvelope) => {
+    if (received.has(e.id)) return
+    received.set(e.id, e)
+    const prev = lastVersion.get(e.aggregateId) ?? 0
+    if (e.aggregateVersion <= prev) outOfOrder++
+    lastVersion.set(e.aggregateId, e.aggregateVersion)
+  }
+  const sub = await broker.subscribe('order', 'bench-check', handle, { concurrency: 64, maxInFlight: 900 })
 
   while (received.size < N) await sleep(50)
+  // The durable consumer resumes here after the latency phase: the relay's process only publishes meanwhile.
+  await sub.close()
 
-  // ---- 2. latency at a fixed rate, relay listening ----
-  const committedAt = new Map<string, number>()
-  const latencies: number[] = []
   await relay.stop()
+  const publishedAt = new Map<string, number>()
   const latencyRelay = createRelay({
     shards: relayShards,
     broker,
     ...LATENCY_RELAY,
     onPublished: (es) => {
-      const now = performance.now()
-      for (const e of es) {
-        const c = committedAt.get(e.id)
-        if (c !== undefined) latencies.push(Math.max(0, now - c))
-        else committedAt.set(e.id, -now) // published before the writer saw its commit return
-      }
+      const at = performance.timeOrigin + performance.now()
+      for (const e of es) publishedAt.set(e.id, at)
     },
   })
   await latencyRelay.start()
-  const total = RATE * SECONDS
-  const start = performance.now()
-  const inflight = new Set<Promise<void>>()
-  let writeErrors = 0
-  let firstWriteError: string | undefined
-  let lastCommit = start
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / RATE
-    const wait = due - performance.now()
-    if (wait > 1) await sleep(wait)
-    // As a real writer: the aggregate's row lock orders its versions, so version order is commit order.
-    const p = shards
-      .withTransaction(`o${i % 100}`, async (tx) => {
-        const { rows } = await tx.query<{ version: number }>(
-          'UPDATE bench_aggregates SET version = version + 1 WHERE id = $1 RETURNING version',
-          [`o${AGGREGATES + (i % 100)}`],
-        )
-        return outbox.add(tx, event(AGGREGATES + (i % 100), 1_000_000 + rows[0]!.version))
-      })
-      .then(({ result }) => {
-        const now = performance.now()
-        lastCommit = now
-        const id = result[0]!.id
-        written.push(id)
-        const seen = committedAt.get(id)
-        if (seen !== undefined && seen < 0) latencies.push(0)
-        else committedAt.set(id, now)
-      })
-      .catch((error) => {
-        writeErrors++
-        firstWriteError ??= String((error as Error)?.message ?? error)
-      })
-    inflight.add(p)
-    void p.finally(() => inflight.delete(p))
-  }
-  await Promise.all(inflight)
-  const achievedRate = Math.round((total - writeErrors) / ((lastCommit - start) / 1000))
-  while (latencies.length < total - writeErrors) await sleep(10)
+  // A worker does not inherit tsx's loader: register it there, then load the TypeScript module.
+  const writerModule = new URL('./_outbox-writer.ts', import.meta.url).href
+  const writer = new Worker(
+    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(writerModule)}) })`,
+    {
+      eval: true,
+      workerData: {
+        url: db.primaryUrl,
+        rate: RATE,
+        seconds: SECONDS,
+        first: AGGREGATES,
+        count: 100,
+      } satisfies WriterInput,
+    },
+  )
+  // Anchors in the same run: one round trip to PostgreSQL and one JetStream publish, every 5 ms, from the relay's
+  // thread. A commit reaches the broker through at least a NOTIFY, a claim and a publish, so on a loaded machine
+  // the relay's tail cannot be shorter than these two tails.
+  let probing = true
+  const pgRoundTrips: number[] = []
+  const natsPublishes: number[] = []
+  const probe = (async () => {
+    for (let n = 1; probing; n++) {
+      let t = performance.now()
+      await relayShards.execute(0, 'SELECT 1')
+      pgRoundTrips.push(performance.now() - t)
+      t = performance.now()
+      await broker.publish('probe', [
+        {
+          ...event(0, n),
+          aggregateType: 'probe',
+          id: newEventId(),
+          headers: {},
+          createdAt: new Date().toISOString(),
+        },
+      ])
+      natsPublishes.push(performance.now() - t)
+      await sleep(5)
+    }
+  })()
+  const report = await new Promise<WriterReport>((resolve, reject) => {
+    writer.once('message', resolve)
+    writer.once('error', reject)
+    writer.once('exit', (code) => reject(new Error(`writer worker exited with ${code}`)))
+  })
+  await writer.terminate()
+  probing = false
+  await probe
+  pgRoundTrips.sort((a, b) => a - b)
+  natsPublishes.sort((a, b) => a - b)
+  const { writeErrors, firstWriteError, achievedRate } = report
+  const waitUntil = Date.now() + 30_000
+  while (report.committed.some(([id]) => !publishedAt.has(id)) && Date.now() < waitUntil) await sleep(10)
   await latencyRelay.stop()
+  const latencies: number[] = []
+  for (const [id, committedAt] of report.committed) {
+    written.push(id)
+    const at = publishedAt.get(id)
+    // Published before the writer saw its COMMIT return: zero.
+    if (at !== undefined) latencies.push(Math.max(0, at - committedAt))
+  }
   latencies.sort((a, b) => a - b)
   console.log(
     `latency at ${achievedRate}/s: p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`,
   )
+  console.log(
+    `  anchors: PostgreSQL round trip p99 ${pct(pgRoundTrips, 99).toFixed(2)} ms, JetStream publish p99 ${pct(natsPublishes, 99).toFixed(2)} ms`,
+  )
 
-  // Everything concord published must reach the consumer.
+  const check = await broker.subscribe('order', 'bench-check', handle, { concurrency: 64, maxInFlight: 900 })
   const deadline = Date.now() + 60_000
   while (received.size < written.length && Date.now() < deadline) await sleep(50)
   const lost = written.filter((id) => !received.has(id)).length
@@ -246,6 +265,7 @@ try {
         achievedRate,
         seconds: SECONDS,
         transactionsPerEvent: 1,
+        writers: 'a worker thread with its own event loop and pool (16), as an application process would be',
         writeErrors,
         ...(firstWriteError === undefined ? {} : { firstWriteError }),
       },
@@ -256,6 +276,12 @@ try {
     commitToPublishP50Ms: round(pct(latencies, 50)),
     commitToPublishP99Ms: round(pct(latencies, 99)),
     commitToPublishMaxMs: round(latencies[latencies.length - 1] ?? 0),
+    anchorPgRoundTripP50Ms: round(pct(pgRoundTrips, 50)),
+    anchorPgRoundTripP99Ms: round(pct(pgRoundTrips, 99)),
+    anchorNatsPublishP50Ms: round(pct(natsPublishes, 50)),
+    anchorNatsPublishP99Ms: round(pct(natsPublishes, 99)),
+    // The relay's p99 over the sum of the two anchor tails it must cross at least once each.
+    commitToPublishP99VsAnchors: round(pct(latencies, 99) / (pct(pgRoundTrips, 99) + pct(natsPublishes, 99))),
     lost,
     outOfOrder,
     targets: { relayEventsPerSec: 10_000, commitToPublishP99Ms: 20, lost: 0, outOfOrder: 0 },
