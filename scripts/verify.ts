@@ -77,7 +77,7 @@ try {
     const k = load.counters
     progress.update(
       `${s.toFixed(0)}/${args.duration} s  reads ${k.reads} (${Math.round(k.reads / Math.max(s, 1))}/s)  writes ${k.writes}  ` +
-        `inserts ${k.inserts}  orders ${k.orders}  errors ${k.errors}  probed ${history.convergence.length}  ${lastEvent}`,
+        `inserts ${k.inserts}  deletes ${k.deletes}  orders ${k.orders}  errors ${k.errors}  probed ${history.convergence.length}  ${lastEvent}`,
     )
   }, 500)
   const faultsDone = runFaults(planFaults(durationMs, args.faults), {

@@ -55,6 +55,14 @@ export const searchMigrations: Migration[] = [
       );
       CREATE INDEX search_products_doc ON search_products USING gin (doc);`,
   },
+  {
+    module: 'search',
+    version: 2,
+    name: 'tombstones for deleted products',
+    // A deleted product keeps its row, marked, at the delete's version: an older event arriving later loses
+    // to it in applyIfNewer instead of bringing the product back.
+    sql: `ALTER TABLE search_products ADD COLUMN deleted boolean NOT NULL DEFAULT false;`,
+  },
 ]
 
 /** Applies every module's tables: the shop's, the outbox/inbox and the saga log on the shards; search's own. */

@@ -4,12 +4,14 @@ import {
   convergenceReport,
   DEFAULT_BOUNDS,
   findMonotonicViolations,
+  findResurrections,
   findRywViolations,
   findStaleReads,
   type HealReport,
   healReport,
   type MonotonicViolation,
   pathFamily,
+  resolveDeletes,
   type StaleRead,
 } from './checker.js'
 import type { FaultWindow, History, Op } from './history.js'
@@ -31,6 +33,7 @@ export interface VerifyResult {
     reads: number
     writes: number
     inserts: number
+    deletes: number
     failed: number
     qualifyingReads: number
     /** Qualifying reads outside fault windows and their grace period: the stale-rate denominator. */
@@ -48,6 +51,8 @@ export interface VerifyResult {
     agePerPath: Record<string, Summary>
   }
   ryw: number
+  /** Reads of a deleted product that found it again (see findResurrections). */
+  resurrections: number
   monotonic: { instance: number; clientInstance: number; clientCrossInstance: number }
   convergence: ConvergenceReport
   heals: HealReport & { perFault: { fault: string; endS: number; ms?: number; keys: number }[] }
@@ -62,7 +67,7 @@ export interface VerifyResult {
 }
 
 const describeOp = (op: Op) =>
-  `client ${op.client} ${op.kind} product ${op.key} on ${op.instance} v${op.version ?? (op.notFound ? '404' : '?')}` +
+  `client ${op.client} ${op.kind} product ${op.key} on ${op.instance} ${op.notFound ? '404' : `v${op.version ?? '?'}`}` +
   `${op.source ? ` from ${op.source}` : ''} ` +
   `[${op.invoke.toFixed(1)}, ${op.ack.toFixed(1)}] ms`
 const describeStale = (s: StaleRead) =>
@@ -76,7 +81,7 @@ export function analyze(
   invariants: Invariants | undefined,
   bounds: Bounds = DEFAULT_BOUNDS,
 ): VerifyResult {
-  const { ops } = history
+  const ops = resolveDeletes(history.ops)
   const { stale, qualifying, qualifyingFaultFree } = findStaleReads(ops, history.faults, bounds)
   const ryw = findRywViolations(stale, ops)
   const sameInstance = stale.filter((s) => s.path === 'same-instance')
@@ -89,6 +94,11 @@ export function analyze(
     clientInstance: findMonotonicViolations(ops, 'client-instance'),
     clientCross: findMonotonicViolations(ops, 'client'),
   }
+  const resurrections = findResurrections(
+    stale,
+    [...mono.instance, ...mono.clientInstance, ...mono.clientCross],
+    bounds,
+  )
   const convergence = convergenceReport(history.convergence)
   const heals = healReport(history.heals)
 
@@ -117,6 +127,7 @@ export function analyze(
     if (items.length > 0) violations.push({ rule, count: items.length, example: show(items[0] as never) })
   }
   add('C1 read-your-writes (own write, same instance)', ryw, describeStale)
+  add('resurrection: a deleted product read back', resurrections, describeOp)
   add('C1 stale read on the writing instance', sameInstance, describeStale)
   add('monotonic reads per instance', mono.instance, describeMono)
   add('monotonic reads per client and instance', mono.clientInstance, describeMono)
@@ -137,6 +148,7 @@ export function analyze(
     count('C6 orders not terminal', inv.nonTerminalOrders)
     count('C6 sagas not terminal', inv.nonTerminalSagas, JSON.stringify(inv.sagas))
     count('C5/C7 search projection behind the primary after settling', inv.projectionBehind)
+    count('C7 deleted product live again in search after settling', inv.searchRevived)
   }
 
   const t = (ms: number) => Math.round(((ms - history.origin) / 1000) * 1000) / 1000
@@ -156,6 +168,7 @@ export function analyze(
       reads: reads.length,
       writes: ops.filter((o) => o.kind === 'write' && o.ok).length,
       inserts: ops.filter((o) => o.kind === 'insert' && o.ok).length,
+      deletes: ops.filter((o) => o.kind === 'delete' && o.ok).length,
       failed: ops.filter((o) => !o.ok).length,
       qualifyingReads: qualifying,
       qualifyingFaultFree,
@@ -169,6 +182,7 @@ export function analyze(
       agePerPath,
     },
     ryw: ryw.length,
+    resurrections: resurrections.length,
     monotonic: {
       instance: mono.instance.length,
       clientInstance: mono.clientInstance.length,
@@ -184,7 +198,9 @@ export function analyze(
     series,
     violations,
     notes: [
-      'No deletes: the shop has no DELETE /products, so resurrection is not exercised (0 by construction).',
+      'Deletes: clients delete products they inserted and keep reading them; a read that finds one again ' +
+        'after a read saw it gone (per instance or client), or later than the bounds after the delete, is a ' +
+        'resurrection. The search projection keeps tombstones, checked after settling.',
       'relay-kill SIGKILLs a product instance: relays run inside product instances.',
       'Monotonic reads are a hard rule per instance and per (client, instance); a client reading through ' +
         'different instances may go back within the C2 bound (reported, not a failure).',

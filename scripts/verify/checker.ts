@@ -34,9 +34,53 @@ export interface MonotonicViolation {
   later: Op
 }
 
-const versionOf = (op: Op) => (op.notFound ? 0 : (op.version ?? 0))
+// A 404 is version 0 (not there yet), unless resolveDeletes gave it its delete's tombstone version.
+const versionOf = (op: Op) => op.version ?? 0
 const isRead = (op: Op) => op.kind === 'read' && op.ok
-const isWrite = (op: Op) => (op.kind === 'write' || op.kind === 'insert') && op.ok && op.version !== undefined
+const isWrite = (op: Op) =>
+  (op.kind === 'write' || op.kind === 'insert' || op.kind === 'delete') && op.ok && op.version !== undefined
+
+/**
+ * A 404 read of a deleted product saw the delete: it gets the delete's tombstone version, so reading a
+ * deletion is not taken for an old read, and a later read that finds the product again is a step back. A
+ * delete counts once it was invoked before the read answered (it may have committed in between); one whose
+ * answer was lost counts as the newest version there is.
+ */
+export function resolveDeletes(ops: readonly Op[]): Op[] {
+  const deletes = groupBy(
+    ops.filter((o) => o.kind === 'delete'),
+    (o) => o.key,
+  )
+  if (deletes.size === 0) return [...ops]
+  return ops.map((op) => {
+    if (op.kind !== 'read' || !op.ok || !op.notFound) return op
+    const del = deletes.get(op.key)?.find((d) => d.invoke < op.ack)
+    if (!del) return op
+    return { ...op, version: del.ok && del.version !== undefined ? del.version : Number.MAX_SAFE_INTEGER }
+  })
+}
+
+/**
+ * Resurrections: a read that finds a deleted product again after a read in the same scope saw it gone, or
+ * later than the bounds allow after the delete was acknowledged (the C2 bound outside faults, the convergence
+ * bound always). Needs the ops through `resolveDeletes`.
+ */
+export function findResurrections(
+  stale: readonly StaleRead[],
+  monotonic: readonly MonotonicViolation[],
+  bounds: Bounds = DEFAULT_BOUNDS,
+): Op[] {
+  const late = stale.filter(
+    (s) =>
+      s.write.kind === 'delete' &&
+      !s.read.notFound &&
+      (s.ageMs > bounds.convergenceMs || (!s.underFault && s.ageMs > bounds.crossInstanceMs)),
+  )
+  const back = monotonic.filter(
+    (m) => m.earlier.notFound && m.earlier.version !== undefined && !m.later.notFound,
+  )
+  return [...new Set([...late.map((s) => s.read), ...back.map((m) => m.later)])]
+}
 
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | number): Map<string | number, T[]> {
   const groups = new Map<string | number, T[]>()

@@ -11,11 +11,11 @@ export interface Op {
   instance: string
   /** Product id. */
   key: number
-  kind: 'read' | 'write' | 'insert'
+  kind: 'read' | 'write' | 'insert' | 'delete'
   invoke: number
   ack: number
   ok: boolean
-  /** The version read or written; absent for not-found or a failed call. */
+  /** The version read or written (a delete: its tombstone's); absent for not-found or a failed call. */
   version?: number
   /** For reads: HTTP 404 (the product was not there). */
   notFound?: boolean

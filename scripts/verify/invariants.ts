@@ -17,6 +17,8 @@ export interface Invariants {
   unbalanced: string[]
   /** Orders answered CONFIRMED/CANCELLED whose database row says otherwise, or is missing (lost). */
   ackMismatches: number
+  /** Deleted products (gone from the primary) still live in the search projection after the settle wait. */
+  searchRevived: number
   /** Products whose search projection is behind the primary after the settle wait (a lost event, C5/C7). */
   projectionBehind: number
   settledAfterMs: number
@@ -34,7 +36,7 @@ interface Snapshot {
   products: { id: number; stock: number; version: number }[]
   members: { id: number; points: string }[]
   sagas: { status: string; n: number }[]
-  search: { id: number; version: number }[]
+  search: { id: number; version: number; deleted: boolean }[]
 }
 
 async function query<T>(url: string, sql: string): Promise<T[]> {
@@ -70,7 +72,10 @@ async function snapshot(shardUrls: readonly string[], searchUrl: string): Promis
     products: perShard.flatMap((s) => s.products),
     members: perShard.flatMap((s) => s.members),
     sagas: perShard.flatMap((s) => s.sagas),
-    search: await query<Snapshot['search'][number]>(searchUrl, 'SELECT id, version FROM search_products'),
+    search: await query<Snapshot['search'][number]>(
+      searchUrl,
+      'SELECT id, version, deleted FROM search_products',
+    ),
   }
 }
 
@@ -88,12 +93,21 @@ export async function checkInvariants(
 ): Promise<Invariants> {
   const began = performance.now()
   let snap = await snapshot(shardUrls, searchUrl)
+  // Products a client deleted (acknowledged or not) that the primary no longer has: search must hold them as
+  // tombstones, never as live rows.
+  const deletes = history.ops.filter((o) => o.kind === 'delete')
+  const revived = (s: Snapshot) => {
+    const live = new Set(s.products.map((p) => p.id))
+    const search = new Map(s.search.map((r) => [r.id, r]))
+    return deletes.filter((d) => !live.has(d.key) && search.get(d.key)?.deleted === false).map((d) => d.key)
+  }
   const settled = (s: Snapshot) => {
     const search = new Map(s.search.map((r) => [r.id, r.version]))
     return (
       s.orders.every((o) => o.status !== 'PENDING') &&
       s.sagas.every((x) => x.status === 'COMPLETED' || x.status === 'COMPENSATED') &&
-      s.products.every((p) => (search.get(p.id) ?? 0) >= p.version)
+      s.products.every((p) => (search.get(p.id) ?? 0) >= p.version) &&
+      revived(s).length === 0
     )
   }
   while (!settled(snap) && performance.now() - began < settleMs) {
@@ -154,6 +168,7 @@ export async function checkInvariants(
     unbalanced: unbalanced.slice(0, 20),
     ackMismatches,
     projectionBehind: snap.products.filter((p) => (search.get(p.id) ?? 0) < p.version).length,
+    searchRevived: [...new Set(revived(snap))].length,
     settledAfterMs: Math.round(performance.now() - began),
   }
 }

@@ -25,7 +25,7 @@ export function renderTable(r: VerifyResult): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(
         ', ',
-      )}), ${c.writes} writes, ${c.inserts} inserts, ${c.failed} failed; ${c.qualifyingReads} qualifying reads (${c.qualifyingFaultFree} outside faults)`,
+      )}), ${c.writes} writes, ${c.inserts} inserts, ${c.deletes} deletes, ${c.failed} failed; ${c.qualifyingReads} qualifying reads (${c.qualifyingFaultFree} outside faults)`,
   )
   lines.push('')
   const w = [34, 8, 9, 9, 9, 9, 6]

@@ -19,8 +19,12 @@ export function evaluateTargets(r: Omit<VerifyResult, 'targets'>): Target[] {
   const targets: Target[] = [
     {
       target: '0 read-your-writes, monotonic-read, resurrection violations',
-      measured: `${r.ryw} RYW, ${r.monotonic.instance + r.monotonic.clientInstance} monotonic, resurrection n/a (no deletes)`,
-      met: r.ryw === 0 && r.monotonic.instance + r.monotonic.clientInstance === 0,
+      measured:
+        `${r.ryw} RYW, ${r.monotonic.instance + r.monotonic.clientInstance} monotonic, ` +
+        (r.counts.deletes > 0
+          ? `${r.resurrections} resurrections (${r.counts.deletes} deletes)`
+          : 'resurrection n/a (no deletes)'),
+      met: r.ryw === 0 && r.monotonic.instance + r.monotonic.clientInstance === 0 && r.resurrections === 0,
     },
     {
       target: 'no faults: stale-read rate <= 1e-6 over >= 3M qualifying reads',

@@ -28,6 +28,7 @@ export interface WorkloadCounters {
   reads: number
   writes: number
   inserts: number
+  deletes: number
   orders: number
   errors: number
 }
@@ -39,8 +40,9 @@ export interface WorkloadCounters {
  * Every call is recorded in the history. Pauses between calls keep a 2-core machine usable.
  */
 export function runWorkload(options: WorkloadOptions): { done: Promise<void>; counters: WorkloadCounters } {
-  const counters: WorkloadCounters = { reads: 0, writes: 0, inserts: 0, orders: 0, errors: 0 }
+  const counters: WorkloadCounters = { reads: 0, writes: 0, inserts: 0, deletes: 0, orders: 0, errors: 0 }
   const inserted: number[] = []
+  const deleted: number[] = []
   const { history } = options
 
   const productClient = async (client: number) => {
@@ -52,11 +54,40 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
     let lastOk = true
     while (!options.signal.aborted) {
       const instance = random() < 0.7 ? home : instances[Math.floor(random() * instances.length)]!
-      const key =
-        inserted.length > 0 && random() < 0.05 ? inserted[Math.floor(random() * inserted.length)]! : hot()
-      const roll = random()
+      const pick = random()
+      // Now and then a product someone deleted: it must stay gone (read only).
+      const gone = deleted.length > 0 && pick < 0.03
+      const key = gone
+        ? deleted[Math.floor(random() * deleted.length)]!
+        : inserted.length > 0 && pick < 0.08
+          ? inserted[Math.floor(random() * inserted.length)]!
+          : hot()
+      const roll = gone ? 1 : random()
       const headers = { 'x-instance': instance }
-      if (roll < writeShare * 0.02) {
+      if (roll >= writeShare * 0.02 && roll < writeShare * 0.03 && inserted.length > 0) {
+        // Deletes take only products the clients inserted: the seeded ones carry the orders' invariants.
+        const victim = inserted.splice(Math.floor(random() * inserted.length), 1)[0]!
+        const r = await call<{ id: number; version: number }>(`${options.baseUrl}/products/${victim}`, {
+          method: 'DELETE',
+          headers,
+        })
+        const ok = r.status === 200 && r.body !== undefined
+        history.record({
+          client,
+          instance: r.headers?.get('x-concord-instance') ?? instance,
+          key: victim,
+          kind: 'delete',
+          invoke: r.invoke,
+          ack: r.ack,
+          ok,
+          version: ok ? r.body!.version : undefined,
+        })
+        // Whatever the answer, it may have committed: reads of it are judged from here on.
+        deleted.push(victim)
+        lastOk = ok
+        if (ok) counters.deletes++
+        else counters.errors++
+      } else if (roll < writeShare * 0.02) {
         const r = await call<ProductBody>(`${options.baseUrl}/products`, {
           method: 'POST',
           body: { name: `verify item ${client}-${Math.floor(random() * 1e9)}`, price: 5, stock: 50 },

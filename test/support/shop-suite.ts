@@ -115,6 +115,46 @@ export function shopSuite(name: string, args: string[], startTimeoutMs: number):
       ])
     })
 
+    it('deletes a product everywhere: at once on the deleting instance, within the bounds elsewhere', async () => {
+      const word = `omega${Date.now().toString(36)}`
+      const created = await call('POST', '/products', { name: `${word} lamp`, price: 9, stock: 5 })
+      expect(created.status).toBe(201)
+      const id = created.body.id as number
+      // Warm every copy: both product instances' L1, and the search projection.
+      await waitFor(
+        async () => ((await call('GET', `/search?q=${word}`)).body as unknown as Json[]).length === 1,
+        {
+          timeoutMs: PROJECTION_BOUND_MS,
+          what: 'search to show the new product',
+        },
+      )
+      expect((await call('GET', `/products/${id}`, undefined, { instance: 'product-1' })).status).toBe(200)
+      expect((await call('GET', `/products/${id}`, undefined, { instance: 'product-2' })).status).toBe(200)
+
+      const deleted = await call('DELETE', `/products/${id}`, undefined, { instance: 'product-1' })
+      expect(deleted.status).toBe(200)
+      expect(deleted.body).toEqual({ id, version: (created.body.version as number) + 1, deleted: true })
+      expect((await call('GET', `/products/${id}`, undefined, { instance: 'product-1' })).status).toBe(404)
+      await waitFor(
+        async () =>
+          (await call('GET', `/products/${id}`, undefined, { instance: 'product-2' })).status === 404,
+        { timeoutMs: CROSS_INSTANCE_BOUND_MS, what: 'product-2 to stop serving the deleted product' },
+      )
+      await waitFor(
+        async () => ((await call('GET', `/search?q=${word}`)).body as unknown as Json[]).length === 0,
+        {
+          timeoutMs: PROJECTION_BOUND_MS,
+          what: 'search to drop the deleted product',
+        },
+      )
+      // Gone for good: no update, no order, no second delete brings it back.
+      expect((await call('PUT', `/products/${id}`, { price: 1 })).status).toBe(404)
+      expect((await call('DELETE', `/products/${id}`)).status).toBe(404)
+      const order = await call('POST', '/orders', { memberId: 3, productId: id, quantity: 1, points: 0 })
+      expect(order.status).toBe(404)
+      expect((await call('GET', `/products/${id}`, undefined, { instance: 'product-2' })).status).toBe(404)
+    })
+
     for (const mode of ['saga', 'events'] as const) {
       it(`keeps stock and points conserved over 50 concurrent orders (${mode})`, async () => {
         const productId = mode === 'saga' ? 21 : 22

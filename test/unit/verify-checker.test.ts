@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest'
 import {
   convergenceReport,
   findMonotonicViolations,
+  findResurrections,
   findRywViolations,
   findStaleReads,
+  resolveDeletes,
   shareWithin,
 } from '../../scripts/verify/checker.js'
 import type { Op } from '../../scripts/verify/history.js'
@@ -143,5 +145,56 @@ describe('verify checker: percentiles and convergence', () => {
     expect(report.never).toBe(1)
     expect(report.perPath.search).toMatchObject({ count: 1, never: 1, max: 80 })
     expect(report.perPath['order-cache']).toMatchObject({ count: 2, max: 400 })
+  })
+})
+
+describe('verify checker: deletes and resurrections', () => {
+  const del = (client: number, instance: string, version: number, invoke: number, ack: number): Op => ({
+    ...write(client, instance, version, invoke, ack),
+    kind: 'delete',
+  })
+  const gone = (client: number, instance: string, invoke: number, ack: number): Op => ({
+    ...read(client, instance, 0, invoke, ack),
+    version: undefined,
+    notFound: true,
+  })
+  const analyse = (ops: Op[]) => {
+    const resolved = resolveDeletes(ops)
+    const { stale } = findStaleReads(resolved)
+    const mono = [
+      ...findMonotonicViolations(resolved, 'instance'),
+      ...findMonotonicViolations(resolved, 'client-instance'),
+    ]
+    return { stale, mono, resurrections: findResurrections(stale, mono) }
+  }
+
+  it('takes a 404 after a delete for the deletion, not for an old read', () => {
+    const { stale, resurrections } = analyse([
+      write(1, 'product-1', 3, 0, 5),
+      del(1, 'product-1', 4, 10, 20),
+      gone(2, 'product-2', 30, 31),
+    ])
+    expect(stale).toEqual([])
+    expect(resurrections).toEqual([])
+  })
+
+  it('counts a product found again after a read saw it deleted as a resurrection', () => {
+    const back = read(2, 'product-2', 3, 40, 41)
+    const { resurrections } = analyse([del(1, 'product-1', 4, 10, 20), gone(2, 'product-2', 30, 31), back])
+    expect(resurrections).toEqual([back])
+  })
+
+  it('allows a stale read of a deleted product within the cross-instance bound, not beyond it', () => {
+    const early = read(2, 'product-2', 3, 500, 501)
+    const late = read(3, 'product-2', 3, 1600, 1601)
+    const { stale, resurrections } = analyse([del(1, 'product-1', 4, 10, 20), early, late])
+    expect(stale.map((s) => s.read)).toEqual([early, late])
+    expect(resurrections).toEqual([late])
+  })
+
+  it('judges a 404 by a delete whose answer was lost as the newest state', () => {
+    const lost: Op = { ...del(1, 'product-1', 4, 10, 20), ok: false, version: undefined }
+    const [, resolved] = resolveDeletes([lost, gone(2, 'product-2', 30, 31)])
+    expect(resolved!.version).toBe(Number.MAX_SAFE_INTEGER)
   })
 })

@@ -37,7 +37,7 @@ export function createGateway(
     if (!instance)
       throw new HttpError(400, `x-instance ${requested} is not an instance of the ${service} service`)
     const response = await transport.request(instance, {
-      method: request.method as 'GET' | 'POST' | 'PUT',
+      method: request.method as 'GET' | 'POST' | 'PUT' | 'DELETE',
       url: request.url,
       body: request.body === undefined || request.body === '' ? undefined : request.body,
       headers: request.body === undefined ? {} : { 'content-type': 'application/json' },
@@ -51,14 +51,19 @@ export function createGateway(
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       done(null, body)
     })
-    for (const method of ['GET', 'POST', 'PUT'] as const) {
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE'] as const) {
       for (const path of ['/products', '/products/*', '/orders', '/orders/*', '/members/*', '/search']) {
         scope.route({
           method,
           url: path,
           handler: async (request, reply) => {
             const { status, body, headers, instance } = await forward(request)
-            if (method !== 'GET' && status < 300 && request.url.startsWith('/products')) {
+            // A delete leaves nothing to follow: the tracer follows versions that copies show.
+            if (
+              (method === 'POST' || method === 'PUT') &&
+              status < 300 &&
+              request.url.startsWith('/products')
+            ) {
               options.onProductWrite?.(body as Product)
             }
             return reply

@@ -39,6 +39,13 @@ export function productRoutes(
     const product = await service.update(id, parse(updateProduct, request.body, 'product update'))
     return product ?? Promise.reject(notFound(`product ${id}`))
   })
+  app.delete('/products/:id', async (request) => {
+    const id = parse(intId, (request.params as { id: string }).id, 'product id')
+    const deleted = await service.delete(id)
+    return deleted
+      ? { id, version: deleted.version, deleted: true }
+      : Promise.reject(notFound(`product ${id}`))
+  })
   app.post('/internal/stock/reserve', async (request) =>
     service.reserveStock(parse(reserve, request.body, 'reservation')),
   )

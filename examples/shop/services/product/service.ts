@@ -88,6 +88,21 @@ export class ProductService {
     })
   }
 
+  /**
+   * Deletes the product. Its ProductDeleted event carries the last state at the next version: a tombstone, so
+   * a projection that applied it ignores the older events still on their way (no resurrection, C7).
+   */
+  async delete(id: number): Promise<Product | undefined> {
+    return this.write(
+      id,
+      async (tx) => {
+        const { rows } = await tx.query<Row>(`DELETE FROM products WHERE id = $1 RETURNING ${columns}`, [id])
+        return rows[0] && { ...toProduct(rows[0]), version: rows[0].version + 1 }
+      },
+      'ProductDeleted',
+    )
+  }
+
   /** Saga participant: takes `quantity` from stock once per idempotency key; rejects when there is too little. */
   async reserveStock(input: { productId: number; quantity: number; key: string }): Promise<Product> {
     const { result } = await this.shards.withTransaction(input.productId, (tx) =>
@@ -180,7 +195,7 @@ export class ProductService {
   }
 }
 
-type ProductEvent = 'ProductCreated' | 'ProductUpdated'
+export type ProductEvent = 'ProductCreated' | 'ProductUpdated' | 'ProductDeleted'
 
 /** A product event carries the whole row and its version, so a consumer never needs an older one (C7). */
 const productEvent = (product: Product, type: ProductEvent) => ({

@@ -19,7 +19,7 @@ interface Row {
 
 /**
  * One instance of the search service: a PostgreSQL full-text projection of products in its own database,
- * kept by ProductCreated/ProductUpdated events through the inbox. Each event carries the product's full
+ * kept by ProductCreated/ProductUpdated/ProductDeleted events through the inbox. Each event carries the product's full
  * state and version, so a duplicate or reordered event never regresses a row (C7).
  */
 export class SearchService {
@@ -34,7 +34,7 @@ export class SearchService {
       (q) =>
         q.query<Row>(
           `SELECT id, name, price::text AS price, version FROM search_products
-           WHERE doc @@ plainto_tsquery('simple', $1) ORDER BY id LIMIT $2`,
+           WHERE doc @@ plainto_tsquery('simple', $1) AND NOT deleted ORDER BY id LIMIT $2`,
           [text, limit],
         ),
       { primary: true },
@@ -47,15 +47,16 @@ export class SearchService {
     const { rows } = await this.db.readShard(
       0,
       (q) =>
-        q.query<Row>('SELECT id, name, price::text AS price, version FROM search_products WHERE id = $1', [
-          id,
-        ]),
+        q.query<Row>(
+          'SELECT id, name, price::text AS price, version FROM search_products WHERE id = $1 AND NOT deleted',
+          [id],
+        ),
       { primary: true },
     )
     return rows[0] && { ...rows[0], price: Number(rows[0].price) }
   }
 
-  /** Applies one product event once; an older version than the row's is a no-op. */
+  /** Applies one product event once; an older version than the row's is a no-op. A delete leaves a tombstone. */
   async project(event: EventEnvelope): Promise<void> {
     const product = event.payload as Product
     await this.inbox.handle(event, (tx) =>
@@ -63,7 +64,7 @@ export class SearchService {
         table: 'search_products',
         key: { id: product.id },
         version: event.aggregateVersion,
-        values: { name: product.name, price: product.price },
+        values: { name: product.name, price: product.price, deleted: event.type === 'ProductDeleted' },
       }),
     )
   }
@@ -74,10 +75,12 @@ export class SearchService {
       product
         ? tx.query(
             `INSERT INTO search_products (id, name, price, version) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price, version = EXCLUDED.version`,
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price, version = EXCLUDED.version,
+               deleted = false`,
             [product.id, product.name, product.price, product.version],
           )
-        : tx.query('DELETE FROM search_products WHERE id = $1', [id]),
+        : // Absent at the source: deleted. Keep the row as a tombstone so a late older event cannot revive it.
+          tx.query('UPDATE search_products SET deleted = true WHERE id = $1', [id]),
     )
   }
 }
