@@ -209,7 +209,7 @@ try {
   const deadline = Date.now() + 60_000
   while (received.size < written.length && Date.now() < deadline) await sleep(50)
   const lost = written.filter((id) => !received.has(id)).length
-  await sub.close()
+  await check.close()
 
   // ---- 3. the naive poller, same PostgreSQL and NATS ----
   for (let i = 0; i < NAIVE_N; i += 500) {
