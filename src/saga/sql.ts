@@ -17,16 +17,15 @@ export interface SagaSql {
 /** The subset of concord/db's `Shards` the saga log uses. */
 export interface ShardsLike {
   readonly count: number
-  onShard<T>(shard: number, fn: (tx: SqlQueryable) => Promise<T>): Promise<{ result: T }>
+  execute(shard: number, sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
 }
 
-/** The saga log on concord/db shards: each statement in a transaction on the shard's primary. */
+/** The saga log on concord/db shards: each statement on its own (autocommit) on the shard's primary. */
 export function sagaSqlFromShards(shards: ShardsLike): SagaSql {
   return {
     count: shards.count,
     async execute(shard, sql, params) {
-      const { result } = await shards.onShard(shard, async (tx) => (await tx.query(sql, params)).rows)
-      return result as Record<string, unknown>[]
+      return (await shards.execute(shard, sql, params)).rows as Record<string, unknown>[]
     },
   }
 }
