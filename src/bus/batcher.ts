@@ -13,6 +13,11 @@ export class Batcher {
 
   constructor(private readonly send: (message: BusMessage) => Promise<void>) {}
 
+  /** Nothing in flight and nothing waiting. */
+  get idle(): boolean {
+    return !this.inFlight && this.waiting.length === 0
+  }
+
   publish(message: BusMessage): Promise<void> {
     if (!this.inFlight) return this.run(message)
     for (const key of message.keys ?? []) this.keys.add(key)

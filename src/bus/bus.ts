@@ -25,6 +25,8 @@ export interface ReceivedMessage extends BusMessage {
   from: string
   seq: number
   sentAt: number
+  /** An early copy (see `EarlyDelivery`): no sequence number (`seq` is 0); the sequenced message follows. */
+  early?: true
 }
 
 export interface BusConnectOptions {
@@ -42,8 +44,28 @@ export interface BusMember {
   readonly healthy: boolean
   /** Resolves once the message has been handed to the transport (merged with others while one is in flight). */
   publish(message: BusMessage): Promise<void>
+  /** Optional capability; see `EarlyDelivery`. Absent on transports that cannot offer it (memory). */
+  readonly early?: EarlyDelivery
   stats(): BusMemberStats
   close(): Promise<void>
+}
+
+/**
+ * An unsequenced early copy of a message, which a store on the same server as the bus (an L2 tier) can deliver
+ * itself, in the same atomic step as the change it announces: receivers act on it at once, and it can never be
+ * processed before that change. It consumes no sequence number and never counts as a gap, so copies sent over
+ * another connection (arriving in any order) are harmless; the member's sequenced `publish` of the same message
+ * must still follow, since gap detection (a lost or failed publish) rests on it.
+ */
+export interface EarlyDelivery {
+  /** The transport's server, for a store to recognise its own (`{ kind: 'redis', target }` for a Redis bus). */
+  readonly endpoint: { readonly kind: string }
+  /** The pub/sub channel of this member. */
+  readonly channel: string
+  /** No sequenced publish in flight or queued: under load, leave it to the batched publishes. */
+  readonly idle: boolean
+  /** The wire text of `message` as an early copy. */
+  encode(message: BusMessage): string
 }
 
 export interface BusMemberStats {
@@ -55,6 +77,8 @@ export interface BusMemberStats {
   gaps: number
   disconnects: number
   publishErrors: number
+  /** Early copies received (see `EarlyDelivery`); not in `messagesIn`. */
+  earlyIn?: number
   /** Delivery delay of received messages (sender clock to receipt), in ms. */
   lagMs: { p50: number; p99: number; max: number; samples: number }
 }

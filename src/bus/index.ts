@@ -7,6 +7,7 @@ export type {
   BusMember,
   BusMemberStats,
   BusMessage,
+  EarlyDelivery,
   InvalidationBus,
   ReceivedMessage,
 } from './bus.js'

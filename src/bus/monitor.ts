@@ -10,6 +10,11 @@ export interface WireMessage {
   h?: 1
   /** goodbye: the sender closed; forget it without suspecting loss */
   x?: 1
+  /**
+   * early copy (see `EarlyDelivery`): delivered at once, but outside the sequence (`s` is not checked or kept),
+   * since it may travel over another connection than the sender's sequenced messages; one of those follows.
+   */
+  u?: 1
   a?: 1
   k?: readonly string[]
   g?: readonly string[]
@@ -38,6 +43,7 @@ export class BusMonitor {
     gaps: 0,
     disconnects: 0,
     publishErrors: 0,
+    earlyIn: 0,
   }
   private link = false
   private closed = false
@@ -68,6 +74,22 @@ export class BusMonitor {
       return // not ours
     }
     const now = Date.now()
+    if (message.u) {
+      // Not an echo (it did not come through our publisher) and not part of the sender's sequence.
+      if (message.i === this.options.from || !this.healthy) return
+      this.lag.add(now - message.t)
+      this.counts.earlyIn++
+      this.options.onMessage({
+        from: message.i,
+        seq: 0,
+        sentAt: message.t,
+        early: true,
+        ...(message.k && { keys: message.k }),
+        ...(message.g && { tags: message.g }),
+        ...(message.a && { all: true }),
+      })
+      return
+    }
     this.lag.add(now - message.t)
     if (message.i === this.options.from) {
       this.lastEcho = now

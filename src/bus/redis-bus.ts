@@ -3,10 +3,17 @@ import { z } from 'zod'
 import { ClosedError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
 import { Batcher } from './batcher.js'
-import type { BusConnectOptions, BusMember, BusMessage, InvalidationBus } from './bus.js'
+import type { BusConnectOptions, BusMember, BusMessage, EarlyDelivery, InvalidationBus } from './bus.js'
 import { BusPublishError } from './errors.js'
 import { BusMonitor, type WireMessage } from './monitor.js'
-import { closeRedis, duplicateRedis, openRedis, type RedisClient, redisTargetSchema } from './redis-client.js'
+import {
+  closeRedis,
+  duplicateRedis,
+  openRedis,
+  type RedisClient,
+  type RedisEndpoint,
+  redisTargetSchema,
+} from './redis-client.js'
 
 const schema = z.intersection(
   redisTargetSchema,
@@ -45,6 +52,8 @@ function publishOrdered(client: RedisClient, channel: string, text: string): Pro
  * Redis pub/sub bus (standalone or Cluster). Each member has a dedicated subscriber connection; publishes go
  * through the shared command connection. A member is healthy only while it hears its own heartbeats back, so a
  * subscriber that is connected but deaf (killed, paused, a broken proxy) is detected within `heartbeatTimeout`.
+ * Members offer `early` (see `EarlyDelivery`): a `redisTier` on the same server (the same client, a URL with the
+ * same host and port, or cluster seeds sharing a node) publishes early copies from its invalidation script.
  */
 export function redisBus(input: RedisBusOptions): InvalidationBus {
   const options = parseOptions('redisBus', schema, input)
@@ -85,11 +94,14 @@ export function redisBus(input: RedisBusOptions): InvalidationBus {
         onHealth: connect.onHealth,
         heartbeat: () => send({ i: from, s: seq, t: Date.now(), h: 1 }),
       })
-      const batcher = new Batcher(async (message: BusMessage) => {
-        const wire: WireMessage = { i: from, s: ++seq, t: Date.now() }
+      const payload = (wire: WireMessage, message: BusMessage): WireMessage => {
         if (message.all) wire.a = 1
         if (message.keys?.length) wire.k = message.keys
         if (message.tags?.length) wire.g = message.tags
+        return wire
+      }
+      const batcher = new Batcher(async (message: BusMessage) => {
+        const wire = payload({ i: from, s: ++seq, t: Date.now() }, message)
         monitor.counts.batchesOut++
         try {
           await send(wire)
@@ -118,6 +130,15 @@ export function redisBus(input: RedisBusOptions): InvalidationBus {
       subscribe()
       const timer = setInterval(() => monitor.tick(), options.heartbeatInterval)
       timer.unref()
+      // A tier on the same server publishes these from its invalidation script (one round trip instead of two).
+      const early: EarlyDelivery = {
+        endpoint: { kind: 'redis', target: options } as RedisEndpoint,
+        channel,
+        get idle() {
+          return batcher.idle
+        },
+        encode: (message) => JSON.stringify(payload({ i: from, s: 0, t: Date.now(), u: 1 }, message)),
+      }
 
       return {
         get healthy() {
@@ -128,6 +149,7 @@ export function redisBus(input: RedisBusOptions): InvalidationBus {
           monitor.counts.messagesOut++
           return batcher.publish(message)
         },
+        early,
         stats: () => monitor.stats(),
         async close() {
           if (closed) return

@@ -21,6 +21,12 @@ export const redisTargetSchema = z
 export type RedisTarget = z.input<typeof redisTargetSchema>
 export type RedisClient = Redis | Cluster
 
+/** `EarlyDelivery.endpoint` of a Redis bus: where it connects. */
+export interface RedisEndpoint {
+  kind: 'redis'
+  target: RedisTarget
+}
+
 /**
  * Opens a connection to the target. Connections concord opens itself retry forever (a cache outlives Redis
  * outages) but fail each command fast (`maxRetriesPerRequest: 1`); the callers bound every call with a timeout.
@@ -68,4 +74,23 @@ export async function closeRedis(client: RedisClient): Promise<void> {
     // already closed or unreachable
   }
   client.disconnect()
+}
+
+/**
+ * Whether two targets reach the same pub/sub space: the same client object, standalone URLs naming the same
+ * host and port (the database number does not matter to pub/sub), or cluster seed lists sharing a node. False
+ * when unsure (a client against a URL), which only costs the caller an optimisation.
+ */
+export function sameRedis(a: RedisTarget, b: RedisTarget): boolean {
+  if (a.client !== undefined || b.client !== undefined) return a.client === b.client
+  if (a.url !== undefined && b.url !== undefined) {
+    const x = new URL(a.url)
+    const y = new URL(b.url)
+    return x.protocol === y.protocol && x.hostname === y.hostname && (x.port || '6379') === (y.port || '6379')
+  }
+  if (a.nodes !== undefined && b.nodes !== undefined) {
+    const seeds = new Set(a.nodes.map((n) => `${n.host}:${n.port}`))
+    return b.nodes.some((n) => seeds.has(`${n.host}:${n.port}`))
+  }
+  return false
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import type { BusMember, ReceivedMessage } from '../bus/bus.js'
+import type { BusMember, EarlyDelivery, ReceivedMessage } from '../bus/bus.js'
 import { ClosedError, InvalidInputError, SerializationError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import {
@@ -19,7 +19,12 @@ import { registerMetrics } from './metrics.js'
 import { type ParsedEntryOptions, ReadPath } from './read-path.js'
 import { RecentWrites } from './recent-writes.js'
 import { type CacheStats, newCounters, snapshot } from './stats.js'
-import type { L2Tier } from './tier.js'
+import type { Announcement, L2Tier } from './tier.js'
+
+/** Early copies (see `spread`): for invalidations of at most this many keys (one message per key)... */
+const MAX_EARLY_KEYS = 8
+/** ...and at most this many such L2 writes in flight per cache; beyond, batching alone bounds the messages. */
+const MAX_FUSING = 4
 
 /** What `inspect` reports: raw state per tier, without loading or counting. */
 export interface Inspection<T> {
@@ -39,6 +44,9 @@ export class Cache<T> {
   private readonly l2: L2Tier | undefined
   private readonly guard: L2Guard
   private readonly member: BusMember | undefined
+  /** The bus's early delivery, when the L2 tier can publish it (same server); see `spread`. */
+  private readonly early: EarlyDelivery | undefined
+  private fusing = 0
   private readonly counters = newCounters()
   private readonly local: LocalState
   private readonly recent: RecentWrites
@@ -82,6 +90,8 @@ export class Cache<T> {
         if (!this.closed) this.local.health(healthy)
       },
     })
+    const early = this.member?.early
+    this.early = early && this.l2?.announces?.(early.endpoint) ? early : undefined
     this.unregister = o.registry ? registerMetrics(o.registry, this) : undefined
   }
 
@@ -136,8 +146,8 @@ export class Cache<T> {
     const blob = encode(this.o.serializer, value, expiresAt)
     this.local.drop(key)
     const tags = entry?.tags ?? []
-    const failure = await this.spread([key], () =>
-      this.l2!.write(this.prefix + key, blob, ttl + grace, tags.map(this.tagKey), this.o.fenceTtl),
+    const failure = await this.spread([key], (announce) =>
+      this.l2!.write(this.prefix + key, blob, ttl + grace, tags.map(this.tagKey), this.o.fenceTtl, announce),
     )
     if (this.local.on && failure === undefined) {
       this.local.fill(key, { negative: value === undefined, value, expiresAt }, undefined, grace, tags)
@@ -165,7 +175,9 @@ export class Cache<T> {
     for (const key of list) this.local.drop(key)
     if (options.lsn !== undefined) for (const key of list) this.recent.written(key, options.lsn)
     const full = list.map((key) => this.prefix + key)
-    const failure = await this.spread(list, () => this.l2!.invalidate(full, options.lsn, this.o.fenceTtl))
+    const failure = await this.spread(list, (announce) =>
+      this.l2!.invalidate(full, options.lsn, this.o.fenceTtl, announce),
+    )
     if (failure) throw failure
   }
 
@@ -277,17 +289,25 @@ export class Cache<T> {
   /**
    * The write half of set/invalidate/invalidateTag/clear: L2 first (so instances refilling on the bus message
    * read the new state), local L1 dropped again (a local read may have refilled from L2 in between), then the bus.
+   *
+   * When the tier and the bus share a server and the bus is idle, the L2 write also publishes an early copy of
+   * the keys' message itself, after applying the change in the same atomic step: other instances drop their L1
+   * one round trip sooner, and never before L2 is invalidated (C1, C3). The sequenced message follows as always
+   * (gap detection relies on it). Under load (publishes in flight) the batched path alone is used.
    */
   private async spread(
     keys: readonly string[],
-    l2Write: () => Promise<unknown>,
+    l2Write: (announce?: Announcement) => Promise<unknown>,
     message: { tags?: string[]; all?: boolean } = {},
   ): Promise<InvalidationFailedError | undefined> {
     let failure: unknown
     let affected: readonly string[] = keys
+    let early: Announcement | undefined
     if (this.l2) {
+      early = this.earlyCopies(keys, message)
+      if (early) this.fusing++
       try {
-        const result = await this.guard.run(l2Write, 'invalidate')
+        const result = await this.guard.run(() => l2Write(early), 'invalidate')
         this.recent.l2Confirmed(keys)
         // A tag's keys as L2 knew them: instances that filled them from L2 do not know their tags.
         if (message.tags && Array.isArray(result)) {
@@ -297,12 +317,17 @@ export class Cache<T> {
         this.counters.l2InvalidateErrors++
         this.recent.l2Unconfirmed(keys)
         failure = error
+      } finally {
+        if (early) this.fusing--
       }
     }
     if (message.all) this.local.flush()
     for (const tag of message.tags ?? []) this.local.dropTag(tag)
     for (const key of affected) this.local.drop(key)
     if (this.member) {
+      // The sequenced message is the safety net once early copies went out: let the I/O already in (other
+      // instances of this process hearing those copies) go first.
+      if (early && failure === undefined) await new Promise(setImmediate)
       try {
         await this.member.publish(
           message.all ? message : { ...message, ...(affected.length > 0 && { keys: affected }) },
@@ -313,6 +338,26 @@ export class Cache<T> {
       }
     }
     return failure === undefined ? undefined : new InvalidationFailedError(this.name, keys, failure)
+  }
+
+  /** The announcement for `spread`'s L2 write, when early copies apply (see `spread`). */
+  private earlyCopies(
+    keys: readonly string[],
+    message: { tags?: string[]; all?: boolean },
+  ): Announcement | undefined {
+    const early = this.early
+    if (
+      early === undefined ||
+      message.tags !== undefined ||
+      message.all ||
+      keys.length === 0 ||
+      keys.length > MAX_EARLY_KEYS ||
+      this.fusing >= MAX_FUSING ||
+      !early.idle
+    ) {
+      return undefined
+    }
+    return { channel: early.channel, payloads: keys.map((key) => early.encode({ keys: [key] })) }
   }
 
   private received(message: ReceivedMessage): void {

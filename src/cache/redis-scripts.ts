@@ -84,7 +84,10 @@ if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then abandon(KEYS[1], ARGV[2], AR
 return 1
 `
 
-/** ARGV: newToken, lsn ('' = none), fenceMs, channel, key, blob ('' = invalidate; else a write), ttlMs. */
+/**
+ * ARGV: newToken, lsn ('' = none), fenceMs, channel, key, blob ('' = invalidate; else a write), ttlMs, and
+ * optionally a bus channel and message, published last: the message exists only once the change is applied.
+ */
 export const INVALIDATE = `
 ${LSN}
 ${ABANDON}
@@ -98,6 +101,7 @@ else
   redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[7])
 end
 abandon(KEYS[3], ARGV[4], ARGV[5])
+if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 `
 

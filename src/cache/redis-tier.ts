@@ -6,7 +6,9 @@ import {
   duplicateRedis,
   openRedis,
   type RedisClient,
+  type RedisEndpoint,
   redisTargetSchema,
+  sameRedis,
 } from '../bus/redis-client.js'
 import { parseOptions } from '../options.js'
 import { ACQUIRE, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './redis-scripts.js'
@@ -71,7 +73,14 @@ export function redisTier(input: RedisTierOptions): L2Tier {
   const k = (key: string) => `${p}{${key}}:k`
   const tagKey = (tag: string) => `${p}tag:${tag}`
 
-  function invalidateOne(key: string, lsn: string | undefined, fenceMs: number, blob?: Buffer, ttl?: number) {
+  function invalidateOne(
+    key: string,
+    lsn: string | undefined,
+    fenceMs: number,
+    blob?: Buffer,
+    ttl?: number,
+    announce?: { channel: string; payload: string | undefined },
+  ) {
     return client().concordInvalidate(
       v(key),
       t(key),
@@ -82,6 +91,7 @@ export function redisTier(input: RedisTierOptions): L2Tier {
       channel,
       key,
       ...(blob ? [blob, ttl!] : ['', 0]),
+      ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : []),
     )
   }
 
@@ -170,17 +180,39 @@ export function redisTier(input: RedisTierOptions): L2Tier {
       return subscribed
     },
     waitForFill: (key, timeoutMs) => waiters.wait(key, timeoutMs),
-    async invalidate(keys, lsn, fenceTtlMs) {
-      await Promise.all(keys.map((key) => invalidateOne(key, lsn, fenceTtlMs)))
+    announces(endpoint) {
+      const target = (endpoint as Partial<RedisEndpoint>).target
+      return endpoint.kind === 'redis' && target !== undefined && sameRedis(target, options)
+    },
+    async invalidate(keys, lsn, fenceTtlMs, announce) {
+      await Promise.all(
+        keys.map((key, i) =>
+          invalidateOne(
+            key,
+            lsn,
+            fenceTtlMs,
+            undefined,
+            undefined,
+            announce && { channel: announce.channel, payload: announce.payloads[i] },
+          ),
+        ),
+      )
     },
     async invalidateTag(tag, fenceTtlMs) {
       const keys = await client().concordTakeTag(tagKey(tag))
       await Promise.all(keys.map((key) => invalidateOne(key, undefined, fenceTtlMs)))
       return keys
     },
-    async write(key, blob, ttlMs, tags, fenceTtlMs) {
+    async write(key, blob, ttlMs, tags, fenceTtlMs, announce) {
       const c = client()
-      await invalidateOne(key, undefined, fenceTtlMs, blob, ttlMs)
+      await invalidateOne(
+        key,
+        undefined,
+        fenceTtlMs,
+        blob,
+        ttlMs,
+        announce && { channel: announce.channel, payload: announce.payloads[0] },
+      )
       await Promise.all(
         tags.flatMap((tag) => [
           c.sadd(tagKey(tag), key),

@@ -44,6 +44,8 @@ export interface CacheStats {
     messagesIn: number
     messagesOut: number
     batchesOut: number
+    /** Early copies received (sent by another instance's L2 script, ahead of its sequenced message). */
+    earlyIn: number
     gaps: number
     disconnects: number
     lagMs: { p50: number; p99: number; max: number }
@@ -98,6 +100,7 @@ export function snapshot(
       messagesIn: bus?.messagesIn ?? 0,
       messagesOut: bus?.messagesOut ?? 0,
       batchesOut: bus?.batchesOut ?? 0,
+      earlyIn: bus?.earlyIn ?? 0,
       gaps: bus?.gaps ?? 0,
       disconnects: bus?.disconnects ?? 0,
       lagMs: { p50: bus?.lagMs.p50 ?? 0, p99: bus?.lagMs.p99 ?? 0, max: bus?.lagMs.max ?? 0 },

@@ -39,19 +39,46 @@ export interface L2Tier {
    * For each key: a new token, the LSN kept as the highest seen (when given), the value and any lease deleted,
    * atomically per key. The token lives `fenceTtlMs`.
    */
-  invalidate(keys: readonly string[], lsn: string | undefined, fenceTtlMs: number): Promise<void>
+  invalidate(
+    keys: readonly string[],
+    lsn: string | undefined,
+    fenceTtlMs: number,
+    announce?: Announcement,
+  ): Promise<void>
   /** Invalidates every key added to the tag's set (see `acquire`) and empties the set. Returns the keys. */
   invalidateTag(tag: string, fenceTtlMs: number): Promise<string[]>
   /** A write: a new token and the value, atomically, so loads that started before it cannot fill over it. */
-  write(key: string, blob: Buffer, ttlMs: number, tags: readonly string[], fenceTtlMs: number): Promise<void>
+  write(
+    key: string,
+    blob: Buffer,
+    ttlMs: number,
+    tags: readonly string[],
+    fenceTtlMs: number,
+    announce?: Announcement,
+  ): Promise<void>
   /** Invalidates every key under `keyPrefix`. Used by `clear()`; may scan (slow on big stores). */
   invalidatePrefix(keyPrefix: string, fenceTtlMs: number): Promise<number>
+  /**
+   * Optional capability: true when this tier's server is also the pub/sub server of a bus `endpoint` (see
+   * `EarlyDelivery` in the bus port), so that the `announce` of `invalidate` and `write` reaches its subscribers.
+   * Tiers without it are never given an announcement.
+   */
+  announces?(endpoint: { readonly kind: string }): boolean
   /** Raw state of a key for checkers, counting nothing and loading nothing. */
   inspect(key: string): Promise<{ blob?: Buffer; token?: string; lsn?: string; ttlMs?: number }>
   /** Counts a user (a cache); tiers are shared by caches and instances. */
   open(): void
   /** Undoes `open`; the last close lets go of connections the tier opened itself. */
   close(): Promise<void>
+}
+
+/**
+ * Pub/sub messages for `invalidate` and `write` to publish (see `L2Tier.announces`): `payloads[i]` on `channel` in
+ * the same atomic step as the change of the i-th key, after it, so no receiver can hear one before it is applied.
+ */
+export interface Announcement {
+  channel: string
+  payloads: readonly string[]
 }
 
 export interface AcquireRequest {

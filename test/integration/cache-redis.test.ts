@@ -1,6 +1,13 @@
 import { Cluster, Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Cache, type CacheOptions, createCache, redisBus, redisTier } from '../../src/cache/index.js'
+import {
+  type Cache,
+  type CacheOptions,
+  createCache,
+  memoryTier,
+  redisBus,
+  redisTier,
+} from '../../src/cache/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -72,6 +79,57 @@ describe.each([
     expect(caches[1]!.stats().bus.lagMs.p99).toBeLessThan(1000)
   })
 
+  it('sends early copies from the L2 script (one round trip) and keeps the sequence free of gaps', async () => {
+    const caches = await instances<number>(3)
+    let db = 0
+    const loader = async () => db
+    for (let i = 0; i < 30; i++) {
+      for (const c of caches) expect(await c.getOrLoad('k', loader)).toBe(db)
+      db++
+      const writer = caches[i % 3]!
+      if (i % 2 === 0) await writer.invalidate('k')
+      else await writer.set('k', db)
+      await waitFor(() => caches.every((c) => c === writer || !c.hasLocal('k')), {
+        timeoutMs: 1000,
+        intervalMs: 1,
+        what: 'remote L1 dropped',
+      })
+      for (const c of caches) expect(await c.getOrLoad('k', loader)).toBe(db)
+    }
+    // A burst: the writes overlap, so the batched sequenced messages carry them (and some early copies).
+    await Promise.all(Array.from({ length: 100 }, (_, i) => caches[i % 3]!.invalidate(`burst${i % 7}`)))
+    await sleep(250) // heartbeats carry the last sequence numbers: a lost message would show as a gap
+    for (const c of caches) {
+      const bus = c.stats().bus
+      expect(bus.gaps).toBe(0)
+      expect(bus.earlyIn).toBeGreaterThanOrEqual(15)
+      expect(bus.messagesIn).toBeGreaterThanOrEqual(20) // the sequenced messages still come
+    }
+  })
+
+  it('sends no early copies when the tier and the bus are not known to share a server', async () => {
+    const t = target()
+    const other: Target = 'url' in t ? { url: t.url.replace('127.0.0.1', 'localhost') } : t
+    const prefix = `${uniqueName('mixed')}:`
+    const make = (id: string, l2: CacheOptions['l2']) =>
+      createCache<number>({
+        name: 'mixed',
+        instanceId: id,
+        l2,
+        bus: redisBus({ ...other, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+      })
+    const a = make('a', 'url' in t ? redisTier({ ...t, prefix }) : memoryTier())
+    const b = make('b', 'url' in t ? redisTier({ ...t, prefix }) : memoryTier())
+    open.push(a as Cache<unknown>, b as Cache<unknown>)
+    await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
+    let db = 1
+    expect(await b.getOrLoad('k', async () => db)).toBe(1)
+    db = 2
+    await a.invalidate('k')
+    await waitFor(() => !b.hasLocal('k'), { timeoutMs: 1000, intervalMs: 1, what: 'dropped' })
+    expect(b.stats().bus).toMatchObject({ earlyIn: 0, messagesIn: 1, gaps: 0 })
+  })
+
   it('fences a fill that loaded before a concurrent invalidation (C3) and records the LSN (C4)', async () => {
     const [a, b] = await instances<string>(2)
     let db = 'old'
@@ -130,6 +188,8 @@ describe.each([
     await b!.getOrLoad('z', async () => 'z0')
     await a!.set('z', 'z1')
     await waitFor(() => !b!.hasLocal('z'), { timeoutMs: 1000, intervalMs: 1, what: 'z dropped' })
+    // The early copy dropped z; its sequenced message (which drops it again) may still be on its way.
+    await waitFor(() => b!.stats().bus.messagesIn >= 1, { timeoutMs: 1000, intervalMs: 1, what: 'sequenced' })
     expect(await b!.getOrLoad('z', async () => 'never')).toBe('z1')
     await a!.getOrLoad('x', async () => 'never') // a's L1 from L2: it does not know the tag
     await a!.invalidateTag('cat')
@@ -140,5 +200,56 @@ describe.each([
     await a!.clear()
     await waitFor(() => !b!.hasLocal('z'), { timeoutMs: 1000, what: 'all dropped' })
     expect((await a!.inspect('z')).l2?.value).toBeUndefined()
+  })
+})
+
+describe('early copies on standalone Redis', () => {
+  it('are published by the invalidation script itself, after the key is changed, never before', async () => {
+    const url = sharedServices().redis.url
+    const prefix = `${uniqueName('early')}:`
+    const make = (id: string) =>
+      createCache<string>({
+        name: 'e',
+        instanceId: id,
+        l2: redisTier({ url, prefix }),
+        bus: redisBus({ url, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+      })
+    const [a, b] = [make('a'), make('b')]
+    const watcher = new Redis(url)
+    try {
+      await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
+      expect(await b.getOrLoad('k', async () => 'v0')).toBe('v0')
+      const monitor = await watcher.monitor()
+      const log: { source: string; args: string[] }[] = []
+      monitor.on('monitor', (_time: string, args: unknown[], source: string) =>
+        log.push({ source, args: args.map(String) }),
+      )
+      await sleep(50)
+      await a.set('k', 'v1')
+      await a.invalidate('k')
+      await waitFor(() => b.stats().bus.earlyIn >= 2, { timeoutMs: 1000, what: 'early copies' })
+      await sleep(50)
+      monitor.disconnect()
+      const value = `${prefix}{e:k}:v`
+      const changes = log.flatMap((c, i) =>
+        (c.args[0]!.toLowerCase() === 'set' || c.args[0]!.toLowerCase() === 'del') && c.args[1] === value
+          ? [i]
+          : [],
+      )
+      const early = log.flatMap((c, i) =>
+        c.args[0]!.toLowerCase() === 'publish' && /"u":1/.test(c.args[2] ?? '') ? [i] : [],
+      )
+      expect(changes).toHaveLength(2)
+      expect(early).toHaveLength(2)
+      for (const [n, at] of early.entries()) {
+        expect(log[at]!.source).toBe('lua') // inside the script: atomic with the change
+        expect(JSON.parse(log[at]!.args[2]!).k).toEqual(['k'])
+        expect(changes[n]).toBeLessThan(at) // and after it
+        expect(n === 0 || changes[n]! > early[n - 1]!).toBe(true)
+      }
+    } finally {
+      watcher.disconnect()
+      await Promise.all([a.close(), b.close()])
+    }
   })
 })

@@ -82,6 +82,52 @@ describe('bus monitor', () => {
     ])
   })
 
+  it('delivers early copies at once, outside the sequence: reordered with sequenced ones, they cause no gap', () => {
+    const { m, health, messages, wire } = monitor()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 0, u: 1, k: ['a'] }) // a peer's first sign of life: an early copy
+    wire({ i: 'p/1', s: 1, k: ['a'] })
+    wire({ i: 'p/1', s: 0, u: 1, k: ['c'] }) // the early copy of 3 overtakes 2 (another connection)
+    wire({ i: 'p/1', s: 2, k: ['b'] })
+    wire({ i: 'p/1', s: 3, k: ['c'] })
+    wire({ i: 'p/1', s: 3, h: 1 })
+    expect(health).toEqual(['up:heartbeat echo'])
+    expect(m.stats().gaps).toBe(0)
+    expect(messages.map((x) => [x.keys, x.early ?? false])).toEqual([
+      [['a'], true],
+      [['a'], false],
+      [['c'], true],
+      [['b'], false],
+      [['c'], false],
+    ])
+    expect(m.stats()).toMatchObject({ messagesIn: 3, earlyIn: 2 })
+  })
+
+  it('still finds a lost sequenced message when its early copy arrived', () => {
+    const { health, messages, wire } = monitor()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 1, k: ['a'] })
+    wire({ i: 'p/1', s: 0, u: 1, k: ['b'] })
+    wire({ i: 'p/1', s: 3, k: ['c'] }) // 2 (the sequenced copy of b) was lost
+    expect(health.slice(1)).toEqual([
+      expect.stringMatching(/^down:sequence gap from p\/1: 1 -> 3/),
+      expect.stringMatching(/^up:/),
+    ])
+    expect(messages.map((x) => x.keys)).toEqual([['a'], ['b'], ['c']])
+  })
+
+  it('ignores its own early copies (not an echo of its publisher) and any while unhealthy', () => {
+    const { m, messages, wire } = monitor()
+    m.connected()
+    wire({ i: 'p/1', s: 0, u: 1, k: ['a'] }) // not healthy yet: everything is flushed on recovery
+    wire({ i: 'me/1', s: 0, u: 1, k: ['b'] })
+    expect(m.healthy).toBe(false)
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'me/1', s: 0, u: 1, k: ['c'] })
+    expect(messages).toEqual([])
+    expect(m.stats().earlyIn).toBe(0)
+  })
+
   it('ignores messages that are not its own format', () => {
     const { m, messages } = monitor()
     m.receive('not json')
@@ -91,6 +137,21 @@ describe('bus monitor', () => {
 })
 
 describe('batcher', () => {
+  it('is idle only with nothing in flight or waiting', async () => {
+    let release!: () => void
+    const batcher = new Batcher(() => new Promise<void>((r) => (release = r)))
+    expect(batcher.idle).toBe(true)
+    const first = batcher.publish({ keys: ['a'] })
+    expect(batcher.idle).toBe(false)
+    const second = batcher.publish({ keys: ['b'] })
+    release()
+    await first
+    expect(batcher.idle).toBe(false) // b is being sent
+    release()
+    await second
+    expect(batcher.idle).toBe(true)
+  })
+
   it('sends at once when idle and merges what arrives while a send is in flight', async () => {
     const sent: BusMessage[] = []
     let release!: () => void
