@@ -161,6 +161,9 @@ async function healConvergence(
   const keys = [...targets.entries()].slice(-20)
   const pending = new Map(keys)
   while (pending.size > 0) {
+    // A product deleted meanwhile shows no version any more: the resurrection checks judge it.
+    for (const key of pending.keys()) if (history.deleted.has(key)) pending.delete(key)
+    if (pending.size === 0) break
     if (performance.now() - window.end > deadlineMs) return { keys: keys.length }
     await Promise.all(
       [...pending].map(async ([key, version]) => {

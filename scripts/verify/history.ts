@@ -75,10 +75,13 @@ export class History {
   readonly faults: FaultWindow[] = []
   readonly convergence: Convergence[] = []
   readonly heals: HealConvergence[] = []
+  /** Products a client asked to delete (answered or not): their convergence is not traced, they are gone. */
+  readonly deleted = new Set<number>()
   /** The clock's zero: the start of the load. */
   origin = performance.now()
 
   record(op: Op): void {
     this.ops.push(op)
+    if (op.kind === 'delete') this.deleted.add(op.key)
   }
 }

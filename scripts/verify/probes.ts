@@ -75,7 +75,9 @@ const gapAfter = (elapsed: number) => (elapsed < 300 ? 15 : elapsed < 2000 ? 50 
 
 /**
  * Polls every copy of `key` until each shows `version` or newer, or `deadlineMs` after `at` passed.
- * Returns, per path, ms after `at` when it was first seen converged (absent = not within the deadline).
+ * Returns, per path, ms after `at` when it was first seen converged (absent = not within the deadline), or
+ * undefined when `deleted()` says the product was deleted meanwhile (it will never show a version again; the
+ * resurrection checks judge it instead).
  */
 export async function traceConvergence(
   copies: Copies,
@@ -83,10 +85,12 @@ export async function traceConvergence(
   version: number,
   at: number,
   deadlineMs: number,
-): Promise<Record<string, number | undefined>> {
+  deleted: () => boolean = () => false,
+): Promise<Record<string, number | undefined> | undefined> {
   const result: Record<string, number | undefined> = {}
   const pending = new Set<string>()
   for (;;) {
+    if (deleted()) return undefined
     const seen = await lookAtCopies(copies, key, version)
     const now = performance.now()
     for (const [path, look] of seen) {
@@ -117,9 +121,9 @@ export function convergenceSampler(
   const running = new Set<Promise<void>>()
   const trace = (key: number, version: number, at: number, reason: Convergence['reason']) => {
     active++
-    const p = traceConvergence(copies, key, version, at, options.deadlineMs)
+    const p = traceConvergence(copies, key, version, at, options.deadlineMs, () => history.deleted.has(key))
       .then((paths) => {
-        history.convergence.push({ key, version, at, paths, reason })
+        if (paths) history.convergence.push({ key, version, at, paths, reason })
       })
       .finally(() => {
         active--
