@@ -34,8 +34,12 @@ export const relaySchema = z.object({
   maxAttempts: z.number().int().positive().default(10),
   /** Delay before an event that failed is tried again (its aggregate waits). @default 500ms..60s, x2, jitter 0.5 */
   backoff: backoffSchema.default({ initial: 500, max: 60_000, factor: 2, jitter: 0.5 }),
-  /** Pause of a shard's loop while the broker is unavailable (attempts are not counted). @default 100ms..5s, x2, jitter 0.5 */
-  brokerBackoff: backoffSchema.default({ initial: 100, max: 5_000, factor: 2, jitter: 0.5 }),
+  /**
+   * Pause of a shard's loop while the broker is unavailable (attempts are not counted). Capped at 1 s: a retry
+   * costs one claim, and a broker back after an outage is drained within a second, not after a long backoff.
+   * @default 100ms..1s, x2, jitter 0.5
+   */
+  brokerBackoff: backoffSchema.default({ initial: 100, max: 1_000, factor: 2, jitter: 0.5 }),
   /**
    * While claims come back full (a backlog), ANALYZE the outbox table at most this often. A queue table's
    * statistics are nearly always stale (it was empty when autovacuum last looked); with them the planner sorts
