@@ -15,9 +15,10 @@ const subscribeSchema = z.object({
   /**
    * How long the broker waits for a subscriber that stopped (crashed, lost its connection) before giving its
    * unsettled messages to another subscriber of the group. A live subscriber renews its hold on every message
-   * it keeps, so a slow handler or a long backoff never causes a redelivery. @default 30s
+   * it keeps, so a slow handler or a long backoff never causes a redelivery. It bounds how late the events a
+   * crashed instance held reach another one: keep it well under the staleness you promise. @default 5s
    */
-  ackWait: duration.default(30_000),
+  ackWait: duration.default(5_000),
   /**
    * Takes a message given up on (a poison event, a malformed body) before it is acknowledged; the outbox parks it
    * in its dead-letter table. Retried with the backoff while it throws. Without it, dead letters are only counted.
