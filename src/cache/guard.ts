@@ -1,5 +1,5 @@
 import { TimeoutError } from '../errors.js'
-import { Deadlines } from './deadlines.js'
+import { Deadlines, type Expirable } from './deadlines.js'
 import { CircuitOpenError } from './errors.js'
 
 export type CircuitState = 'closed' | 'open' | 'half-open'
@@ -59,6 +59,36 @@ export class L2Guard {
     )
   }
 
+  /**
+   * `run` for a caller that settles its own promise (the hit path: no wrapper promise). Only while the circuit is
+   * closed; otherwise use `run`, which rejects or lets a probe through. Counts and bounds like `run`; the outcome
+   * reaches `call` once: `resolved(value)`, `rejected(error)`, or `expire()` at the deadline (which should take its
+   * error from `timedOut`). `call`'s methods must not throw.
+   */
+  watch<T>(pending: Promise<T>, call: Watcher<T>): void {
+    const deadlines = this.deadlines
+    const bucket = deadlines.enter(call)
+    pending.then(
+      (value) => {
+        if (!deadlines.leave(bucket, call)) return
+        this.succeeded()
+        call.resolved(value)
+      },
+      (error: unknown) => {
+        if (!deadlines.leave(bucket, call)) return
+        this.settled(false)
+        call.rejected(error)
+      },
+    )
+  }
+
+  /** A watched call's timeout: counted as `run` counts one; the error to settle it with. */
+  timedOut(what: string): TimeoutError {
+    this.counts.timeouts++
+    this.failed()
+    return new TimeoutError(`L2 ${what}`, this.timeoutMs)
+  }
+
   private readonly settled = (ok: boolean): void => {
     if (ok) this.succeeded()
     else {
@@ -82,4 +112,10 @@ export class L2Guard {
       this.openUntil = Date.now() + this.resetAfterMs
     }
   }
+}
+
+/** A call `L2Guard.watch` bounds. */
+export interface Watcher<T> extends Expirable {
+  resolved(value: T): void
+  rejected(error: unknown): void
 }

@@ -1,6 +1,6 @@
 import type { entryOptionsSchema, ParsedCacheOptions } from './cache-options.js'
 import { decode, type Envelope, encode } from './envelope.js'
-import type { L2Guard } from './guard.js'
+import type { L2Guard, Watcher } from './guard.js'
 import { type Flight, type Loader, runLoader, startLoad } from './lease.js'
 import type { LocalState } from './local.js'
 import type { RecentWrites } from './recent-writes.js'
@@ -29,31 +29,52 @@ export interface ReadPathDeps {
  * only when no value within grace can be served instead.
  */
 export class ReadPath {
-  constructor(private readonly d: ReadPathDeps) {}
+  constructor(readonly d: ReadPathDeps) {}
 
-  async resolve(
+  /**
+   * Ends `flight` when settled. With the circuit closed, the L2 read is one promise (`L2Read`): a fresh hit
+   * settles it straight from the tier's reply; anything else continues in `load`.
+   */
+  resolve(key: string, loader: Loader<unknown>, entry: ParsedEntryOptions, flight: Flight): Promise<unknown> {
+    const { d } = this
+    if (d.l2 !== undefined && d.guard.state === 'closed' && !d.recent.distrustsL2(key)) {
+      return new Promise((resolve, reject) => {
+        new L2Read(this, key, loader, entry, flight, resolve, reject).start(d.l2!, d.guard)
+      })
+    }
+    return this.load(key, loader, entry, flight, true, undefined)
+  }
+
+  /**
+   * The rest of an L1 miss. `readFirst`: read L2 first (when it can be); else L2 was read (`L2Read`) and found
+   * nothing fresh, `stale` being what it found.
+   */
+  async load(
     key: string,
     loader: Loader<unknown>,
     entry: ParsedEntryOptions,
     flight: Flight,
+    readFirst: boolean,
+    stale: Envelope | undefined,
   ): Promise<unknown> {
     try {
       const { d } = this
       const full = d.prefix + key
-      let stale: Envelope | undefined
       let token: string | undefined
       let lsn: string | undefined
       let leaseId: string | undefined
-      if (d.l2 && d.guard.available && !d.recent.distrustsL2(key)) {
+      if (readFirst ? d.l2 && d.guard.available && !d.recent.distrustsL2(key) : true) {
         try {
-          const found = await this.readL2(key)
-          if (found && found.expiresAt > Date.now()) {
-            d.local.fill(key, found, flight, d.o.grace, flight.tags)
-            return found.value
+          if (readFirst) {
+            const found = await this.readL2(key)
+            if (found && found.expiresAt > Date.now()) {
+              d.local.fill(key, found, flight, d.o.grace, flight.tags)
+              return found.value
+            }
+            stale = found
           }
-          stale = found
           const start = await startLoad(
-            d.l2,
+            d.l2!,
             d.guard,
             full,
             (entry?.tags ?? []).map(d.tagKey),
@@ -100,6 +121,14 @@ export class ReadPath {
     }
   }
 
+  /** `readL2`'s accounting of a blob read: the envelope (a decode fault absorbed), a hit counted when fresh. */
+  counted(blob: Buffer | undefined | null, now: number): Envelope | undefined {
+    const envelope = blob ? this.decode(blob) : undefined
+    if (envelope !== undefined && envelope.expiresAt > now) this.d.counters.l2Hits++
+    else this.d.counters.l2Misses++
+    return envelope
+  }
+
   /** L2's envelope for `key`, counting a hit only when fresh; `undefined` on a miss or an absorbed fault. */
   async readL2(key: string): Promise<Envelope | undefined> {
     const { d } = this
@@ -111,10 +140,7 @@ export class ReadPath {
       d.absorb(error)
       return undefined
     }
-    const envelope = blob && this.decode(blob)
-    if (envelope && envelope.expiresAt > Date.now()) d.counters.l2Hits++
-    else d.counters.l2Misses++
-    return envelope || undefined
+    return this.counted(blob, Date.now())
   }
 
   private async fill(
@@ -164,7 +190,7 @@ export class ReadPath {
     this.d.guard.run(() => this.d.l2!.release(full, leaseId), 'release').catch(this.d.absorb)
   }
 
-  private decode(blob: Buffer): Envelope | undefined {
+  decode(blob: Buffer): Envelope | undefined {
     try {
       return decode(this.d.o.serializer, blob)
     } catch (error) {
@@ -179,5 +205,76 @@ export class ReadPath {
     if (local && local.staleUntil > now) return local
     if (stale && stale.expiresAt + this.d.o.grace > now) return stale
     return undefined
+  }
+}
+
+/**
+ * The L2 read of an L1 miss with the circuit closed, as one promise: the tier's reply goes straight to the
+ * caller on a fresh hit (guarded and bounded like `L2Guard.run`, through `watch`); a miss, a stale value or an
+ * L2 fault (absorbed) continues in `ReadPath.load`, which acquires the lease and loads.
+ */
+class L2Read implements Watcher<Buffer | undefined | null> {
+  constructor(
+    private readonly path: ReadPath,
+    private readonly key: string,
+    private readonly loader: Loader<unknown>,
+    private readonly entry: ParsedEntryOptions,
+    private readonly flight: Flight,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  start(l2: L2Tier, guard: L2Guard): void {
+    let pending: Promise<Buffer | undefined | null>
+    try {
+      pending = l2.get(this.path.d.prefix + this.key)
+    } catch (error) {
+      pending = Promise.reject(error)
+    }
+    guard.watch(pending, this)
+  }
+
+  resolved(blob: Buffer | undefined | null): void {
+    const { d } = this.path
+    let stale: Envelope | undefined
+    try {
+      const now = Date.now()
+      const envelope = this.path.counted(blob, now)
+      if (envelope !== undefined && envelope.expiresAt > now) {
+        d.local.fill(this.key, envelope, this.flight, d.o.grace, this.flight.tags)
+        d.local.endFlight(this.key, this.flight)
+        this.resolve(envelope.value)
+        return
+      }
+      stale = envelope
+    } catch (error) {
+      this.fault(error)
+      return
+    }
+    this.next(stale)
+  }
+
+  rejected(error: unknown): void {
+    this.fault(error)
+  }
+
+  expire(): void {
+    this.fault(this.path.d.guard.timedOut('get'))
+  }
+
+  /** An L2 fault, absorbed like `readL2` absorbs one: then on as after a miss. */
+  private fault(error: unknown): void {
+    try {
+      this.path.d.absorb(error)
+    } catch (thrown) {
+      this.path.d.local.endFlight(this.key, this.flight)
+      this.reject(thrown)
+      return
+    }
+    this.next(undefined)
+  }
+
+  private next(stale: Envelope | undefined): void {
+    this.resolve(this.path.load(this.key, this.loader, this.entry, this.flight, false, stale))
   }
 }

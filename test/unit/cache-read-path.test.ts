@@ -246,6 +246,27 @@ describe('fail-safe L2', () => {
     expect(a.stats().errors.l2Timeouts).toBeGreaterThanOrEqual(1)
     await expect(a.invalidate('k')).rejects.toMatchObject({ code: 'E_CACHE_INVALIDATION_FAILED' })
   })
+  it('absorbs a tier get that throws synchronously or returns garbage, and loads', async () => {
+    const inner = memoryTier()
+    let get: L2Tier['get'] = () => {
+      throw new Error('sync boom')
+    }
+    const l2: L2Tier = new Proxy(inner, {
+      get: (target, prop, receiver) => (prop === 'get' ? get : Reflect.get(target, prop, receiver)),
+    })
+    const errors: unknown[] = []
+    const a = cache<string>({ name: 'sy', l2, l1: false, onError: (e) => errors.push(e) })
+    expect(await a.getOrLoad('k', async () => 'db')).toBe('db')
+    expect(errors).toMatchObject([{ message: 'sync boom' }])
+    expect(a.stats()).toMatchObject({ loads: 1, l2: { hits: 0, misses: 0 } })
+    get = async () => Buffer.from('garbage')
+    // A miss: the lease step then finds the value the first load filled.
+    expect(await a.getOrLoad('k', async () => 'db2')).toBe('db')
+    expect(a.stats()).toMatchObject({ loads: 1, l2: { hits: 0, misses: 1 }, errors: { serialization: 1 } })
+    get = (key) => inner.get(key)
+    expect(await a.getOrLoad('k', async () => 'db3')).toBe('db')
+    expect(a.stats()).toMatchObject({ loads: 1, l2: { hits: 1, misses: 1 } })
+  })
 })
 
 describe('writes and invalidation', () => {
