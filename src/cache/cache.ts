@@ -281,9 +281,7 @@ export class Cache<T> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const flight = this.local.startFlight(key, entry?.tags)
-    flight.promise = this.reads.resolve(key, loader as Loader<unknown>, entry, flight) // ends the flight
-    return flight.promise
+    return this.reads.start(key, loader as Loader<unknown>, entry) // registers the flight, and ends it
   }
 
   /**

@@ -45,6 +45,11 @@ export class LocalState {
     return flight
   }
 
+  /** `startFlight` for a flight the caller made (its `generation` taken from here, `fenced` false). */
+  addFlight(key: string, flight: Flight): void {
+    this.flights.set(key, flight)
+  }
+
   endFlight(key: string, flight: Flight): void {
     if (this.flights.get(key) === flight) this.flights.delete(key)
   }

@@ -32,17 +32,23 @@ export class ReadPath {
   constructor(readonly d: ReadPathDeps) {}
 
   /**
-   * Ends `flight` when settled. With the circuit closed, the L2 read is one promise (`L2Read`): a fresh hit
-   * settles it straight from the tier's reply; anything else continues in `load`.
+   * An L1 miss of `key` with no flight in this process: registers one (which invalidations fence) and returns
+   * its promise, which ends it when settled. With the circuit closed the L2 read is one promise (`L2Read`, also
+   * the flight): a fresh hit settles it straight from the tier's reply; anything else continues in `load`.
    */
-  resolve(key: string, loader: Loader<unknown>, entry: ParsedEntryOptions, flight: Flight): Promise<unknown> {
+  start(key: string, loader: Loader<unknown>, entry: ParsedEntryOptions): Promise<unknown> {
     const { d } = this
     if (d.l2 !== undefined && d.guard.state === 'closed' && !d.recent.distrustsL2(key)) {
-      return new Promise((resolve, reject) => {
-        new L2Read(this, key, loader, entry, flight, resolve, reject).start(d.l2!, d.guard)
-      })
+      const read = new L2Read(this, key, loader, entry, d.local.generation)
+      d.local.addFlight(key, read)
+      opening = read
+      read.promise = new Promise(capture)
+      read.send(d.l2, d.guard)
+      return read.promise
     }
-    return this.load(key, loader, entry, flight, true, undefined)
+    const flight = d.local.startFlight(key, entry?.tags)
+    flight.promise = this.load(key, loader, entry, flight, true, undefined)
+    return flight.promise
   }
 
   /**
@@ -213,18 +219,24 @@ export class ReadPath {
  * caller on a fresh hit (guarded and bounded like `L2Guard.run`, through `watch`); a miss, a stale value or an
  * L2 fault (absorbed) continues in `ReadPath.load`, which acquires the lease and loads.
  */
-class L2Read implements Watcher<Buffer | undefined | null> {
+class L2Read implements Watcher<Buffer | undefined | null>, Flight {
+  promise: Promise<unknown> = undefined as unknown as Promise<unknown>
+  fenced = false
+  readonly tags: readonly string[] | undefined
+  resolve: (value: unknown) => void = noop
+  reject: (error: unknown) => void = noop
+
   constructor(
     private readonly path: ReadPath,
     private readonly key: string,
     private readonly loader: Loader<unknown>,
     private readonly entry: ParsedEntryOptions,
-    private readonly flight: Flight,
-    private readonly resolve: (value: unknown) => void,
-    private readonly reject: (error: unknown) => void,
-  ) {}
+    readonly generation: number,
+  ) {
+    this.tags = entry?.tags
+  }
 
-  start(l2: L2Tier, guard: L2Guard): void {
+  send(l2: L2Tier, guard: L2Guard): void {
     let pending: Promise<Buffer | undefined | null>
     try {
       pending = l2.get(this.path.d.prefix + this.key)
@@ -241,8 +253,8 @@ class L2Read implements Watcher<Buffer | undefined | null> {
       const now = Date.now()
       const envelope = this.path.counted(blob, now)
       if (envelope !== undefined && envelope.expiresAt > now) {
-        d.local.fill(this.key, envelope, this.flight, d.o.grace, this.flight.tags)
-        d.local.endFlight(this.key, this.flight)
+        d.local.fill(this.key, envelope, this, d.o.grace, this.tags)
+        d.local.endFlight(this.key, this)
         this.resolve(envelope.value)
         return
       }
@@ -267,7 +279,7 @@ class L2Read implements Watcher<Buffer | undefined | null> {
     try {
       this.path.d.absorb(error)
     } catch (thrown) {
-      this.path.d.local.endFlight(this.key, this.flight)
+      this.path.d.local.endFlight(this.key, this)
       this.reject(thrown)
       return
     }
@@ -275,6 +287,15 @@ class L2Read implements Watcher<Buffer | undefined | null> {
   }
 
   private next(stale: Envelope | undefined): void {
-    this.resolve(this.path.load(this.key, this.loader, this.entry, this.flight, false, stale))
+    this.resolve(this.path.load(this.key, this.loader, this.entry, this, false, stale))
   }
+}
+
+const noop = (): void => {}
+/** The `L2Read` whose promise is being made: `capture` (one executor for all, not a closure per read) fills it in. */
+let opening: L2Read | undefined
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  opening!.resolve = resolve
+  opening!.reject = reject
+  opening = undefined
 }
