@@ -29,7 +29,7 @@ export function decode(serializer: Serializer, blob: Buffer): Envelope {
   if ((kind !== VALUE && kind !== NEGATIVE) || bar < 2) {
     throw new SerializationError('cached entry has an unknown format', { context: { length: blob.length } })
   }
-  const expiresAt = blobExpiry(blob)
+  const expiresAt = digits(blob, bar)
   if (kind === NEGATIVE) return { negative: true, value: undefined, expiresAt }
   return { negative: false, value: serializer.deserialize(blob, bar + 1), expiresAt }
 }
@@ -38,6 +38,11 @@ export function decode(serializer: Serializer, blob: Buffer): Envelope {
 export function blobExpiry(blob: Buffer): number {
   const bar = blob.indexOf(BAR, 1)
   if ((blob[0] !== VALUE && blob[0] !== NEGATIVE) || bar < 2) return Number.POSITIVE_INFINITY
+  return digits(blob, bar)
+}
+
+/** The header's expiry: the ASCII digits between the kind byte and the bar at `bar`. */
+function digits(blob: Buffer, bar: number): number {
   let expiresAt = 0
   for (let i = 1; i < bar; i++) expiresAt = expiresAt * 10 + (blob[i]! - 48)
   return expiresAt
