@@ -2,6 +2,8 @@
 // Runs the shop in real mode on private servers, drives concurrent clients under a fault schedule,
 // records a history, checks it against the consistency contract (C1-C8) and reports: a table on the
 // terminal, verify-report.json and verify-report.html. Exit status 1 on any violation, 2 on a crash.
+
+import { progressLine } from '../examples/shop/load/progress.js'
 import { analyze } from './verify/analyze.js'
 import { parseVerifyArgs } from './verify/args.js'
 import { planFaults, runFaults } from './verify/faults.js'
@@ -10,7 +12,6 @@ import { sleep } from './verify/http.js'
 import { checkInvariants } from './verify/invariants.js'
 import { startSystem } from './verify/launch.js'
 import { type Copies, convergenceSampler } from './verify/probes.js'
-import { progressLine } from './verify/progress.js'
 import { renderTable, writeReports } from './verify/report.js'
 import { seededRandom } from './verify/rng.js'
 import { runWorkload } from './verify/workload.js'
@@ -70,7 +71,7 @@ try {
     history,
     onWrite: (op) => sampler.offer(op.key, op.version!, op.ack),
   })
-  const progress = progressLine()
+  const progress = progressLine(process.stderr)
   let lastEvent = ''
   const ticker = setInterval(() => {
     const s = (performance.now() - history.origin) / 1000

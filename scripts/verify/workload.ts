@@ -1,5 +1,5 @@
 import type { History, Op, Source } from './history.js'
-import { call, sleep } from './http.js'
+import { type Call, call, sleep } from './http.js'
 import { seededRandom, zipf } from './rng.js'
 
 export interface WorkloadOptions {
@@ -64,6 +64,23 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
           : hot()
       const roll = gone ? 1 : random()
       const headers = { 'x-instance': instance }
+      // The op as this client saw it: who answered, when, and the version it carried.
+      const opOf = (
+        r: Call<unknown>,
+        kind: Op['kind'],
+        opKey: number,
+        ok: boolean,
+        version?: number,
+      ): Op => ({
+        client,
+        instance: r.headers?.get('x-concord-instance') ?? instance,
+        key: opKey,
+        kind,
+        invoke: r.invoke,
+        ack: r.ack,
+        ok,
+        version,
+      })
       if (roll >= writeShare * 0.02 && roll < writeShare * 0.03 && inserted.length > 0) {
         // Deletes take only products the clients inserted: the seeded ones carry the orders' invariants.
         const victim = inserted.splice(Math.floor(random() * inserted.length), 1)[0]!
@@ -72,16 +89,7 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
           headers,
         })
         const ok = r.status === 200 && r.body !== undefined
-        history.record({
-          client,
-          instance: r.headers?.get('x-concord-instance') ?? instance,
-          key: victim,
-          kind: 'delete',
-          invoke: r.invoke,
-          ack: r.ack,
-          ok,
-          version: ok ? r.body!.version : undefined,
-        })
+        history.record(opOf(r, 'delete', victim, ok, ok ? r.body!.version : undefined))
         // Whatever the answer, it may have committed: reads of it are judged from here on.
         deleted.push(victim)
         lastOk = ok
@@ -95,16 +103,7 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
         })
         const ok = r.status === 201 && r.body !== undefined
         if (ok) inserted.push(r.body!.id)
-        const op: Op = {
-          client,
-          instance: r.headers?.get('x-concord-instance') ?? instance,
-          key: ok ? r.body!.id : -1,
-          kind: 'insert',
-          invoke: r.invoke,
-          ack: r.ack,
-          ok,
-          version: r.body?.version,
-        }
+        const op = opOf(r, 'insert', ok ? r.body!.id : -1, ok, r.body?.version)
         history.record(op)
         lastOk = ok
         if (ok) {
@@ -119,16 +118,7 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
           headers,
         })
         const ok = r.status === 200 && r.body !== undefined
-        const op: Op = {
-          client,
-          instance: r.headers?.get('x-concord-instance') ?? instance,
-          key,
-          kind: 'write',
-          invoke: r.invoke,
-          ack: r.ack,
-          ok,
-          version: ok ? r.body!.version : undefined,
-        }
+        const op = opOf(r, 'write', key, ok, ok ? r.body!.version : undefined)
         history.record(op)
         lastOk = ok
         if (ok) {
@@ -139,14 +129,7 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
         const r = await call<ProductBody>(`${options.baseUrl}/products/${key}`, { headers })
         const ok = r.status === 200 || r.status === 404
         history.record({
-          client,
-          instance: r.headers?.get('x-concord-instance') ?? instance,
-          key,
-          kind: 'read',
-          invoke: r.invoke,
-          ack: r.ack,
-          ok,
-          version: r.status === 200 ? r.body?.version : undefined,
+          ...opOf(r, 'read', key, ok, r.status === 200 ? r.body?.version : undefined),
           notFound: r.status === 404,
           source: (r.headers?.get('x-concord-source') ?? undefined) as Source | undefined,
         })

@@ -6,6 +6,7 @@ import { type InboundMessage, KeyedDispatcher } from './keyed-dispatcher.js'
 import { type MemoryGroup, MemoryLog } from './memory-log.js'
 import { checkName } from './names.js'
 import { parseSubscribeOptions, type SubscribeOptions } from './subscribe-options.js'
+import { track } from './track.js'
 import type { Broker, BrokerHealth, EventHandler, Subscription } from './types.js'
 
 const memorySchema = z.object({
@@ -81,13 +82,7 @@ export function memoryBroker(opts?: MemoryBrokerOptions): MemoryBroker {
       checkName('topic', topic)
       checkName('group', group)
       const sub = memorySubscription(topic, group, logOf(topic).group(group), handler, opts)
-      subscriptions.add(sub)
-      const close = sub.close
-      sub.close = async () => {
-        subscriptions.delete(sub)
-        await close()
-      }
-      return sub
+      return track(subscriptions, sub)
     },
 
     health(): BrokerHealth {

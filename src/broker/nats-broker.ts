@@ -11,6 +11,7 @@ import { publishPipelined } from './nats-publish.js'
 import { natsSubscription } from './nats-subscription.js'
 import { ensureConsumer, ensureStream, streamName } from './nats-topology.js'
 import { parseSubscribeOptions } from './subscribe-options.js'
+import { track } from './track.js'
 import type { Broker, BrokerHealth, Subscription } from './types.js'
 
 export type { NatsBrokerOptions } from './nats-options.js'
@@ -120,13 +121,7 @@ export function natsBroker(opts: NatsBrokerOptions): Broker {
         return setup()
       }
       const sub = natsSubscription({ nc, js, stream, topic, group, handler, options: subOptions, ensure })
-      subscriptions.add(sub)
-      const close = sub.close
-      sub.close = async () => {
-        subscriptions.delete(sub)
-        await close()
-      }
-      return sub
+      return track(subscriptions, sub)
     },
 
     health(): BrokerHealth {

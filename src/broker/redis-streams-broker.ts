@@ -10,6 +10,7 @@ import { type RedisStreamsBrokerOptions, redisStreamsSchema } from './redis-stre
 import { definePublish, publishEntries } from './redis-streams-publish.js'
 import { redisStreamsSubscription } from './redis-streams-subscription.js'
 import { parseSubscribeOptions } from './subscribe-options.js'
+import { track } from './track.js'
 import type { Broker, BrokerHealth, Subscription } from './types.js'
 
 export type { RedisStreamsBrokerOptions } from './redis-streams-options.js'
@@ -80,13 +81,7 @@ export function redisStreamsBroker(opts: RedisStreamsBrokerOptions): RedisStream
         })
       })
       const sub = redisStreamsSubscription({ cmd, options, key, topic, group, handler, subscribe })
-      subscriptions.add(sub)
-      const close = sub.close
-      sub.close = async () => {
-        subscriptions.delete(sub)
-        await close()
-      }
-      return sub
+      return track(subscriptions, sub)
     },
 
     health(): BrokerHealth {

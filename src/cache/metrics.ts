@@ -28,6 +28,13 @@ export function registerMetrics(registry: Registry, source: Source): () => void 
 }
 
 function define(registry: Registry, set: Set<Source>): void {
+  type Labels = Record<string, string>
+  const each = (read: Reader, put: (labels: Labels, value: number) => void) => {
+    for (const source of set) {
+      const base = { cache: source.name, instance: source.instanceId }
+      for (const [labels, value] of read(source.stats())) put({ ...base, ...labels }, value)
+    }
+  }
   const counter = (name: string, help: string, extra: string[], read: Reader) =>
     new Counter({
       name,
@@ -36,10 +43,7 @@ function define(registry: Registry, set: Set<Source>): void {
       registers: [registry],
       collect() {
         this.reset()
-        for (const source of set) {
-          const base = { cache: source.name, instance: source.instanceId }
-          for (const [labels, value] of read(source.stats())) this.inc({ ...base, ...labels }, value)
-        }
+        each(read, (labels, value) => this.inc(labels, value))
       },
     })
   const gauge = (name: string, help: string, extra: string[], read: Reader) =>
@@ -50,10 +54,7 @@ function define(registry: Registry, set: Set<Source>): void {
       registers: [registry],
       collect() {
         this.reset()
-        for (const source of set) {
-          const base = { cache: source.name, instance: source.instanceId }
-          for (const [labels, value] of read(source.stats())) this.set({ ...base, ...labels }, value)
-        }
+        each(read, (labels, value) => this.set(labels, value))
       },
     })
   counter('concord_cache_hits_total', 'Cache hits per tier', ['tier'], (s) => [

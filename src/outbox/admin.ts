@@ -28,16 +28,15 @@ export interface OutboxDeadLetter {
 export async function outboxStatus(shards: OutboxShards, shardList: number[]): Promise<OutboxShardStatus[]> {
   return Promise.all(
     shardList.map(async (shard) => {
-      const { result } = await shards.onShard(shard, (tx) =>
-        tx.query<Record<string, unknown>>(
-          `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
-                  count(*) FILTER (WHERE status = 'pending' AND attempts > 0)::int AS retrying,
-                  count(*) FILTER (WHERE status = 'dead')::int AS dead,
-                  COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')) * 1000, 0)::float8 AS age
-           FROM concord_outbox`,
-        ),
+      const { rows } = await shards.execute(
+        shard,
+        `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+                count(*) FILTER (WHERE status = 'pending' AND attempts > 0)::int AS retrying,
+                count(*) FILTER (WHERE status = 'dead')::int AS dead,
+                COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')) * 1000, 0)::float8 AS age
+         FROM concord_outbox`,
       )
-      const r = result.rows[0] ?? {}
+      const r = rows[0] ?? {}
       return {
         shard,
         pending: Number(r.pending ?? 0),
@@ -56,13 +55,12 @@ export async function listDeadLetters(
 ): Promise<OutboxDeadLetter[]> {
   const perShard = await Promise.all(
     shardList.map(async (shard) => {
-      const { result } = await shards.onShard(shard, (tx) =>
-        tx.query<Record<string, unknown>>(
-          `SELECT * FROM concord_outbox WHERE status = 'dead' ORDER BY seq LIMIT $1`,
-          [limit],
-        ),
+      const { rows } = await shards.execute(
+        shard,
+        `SELECT * FROM concord_outbox WHERE status = 'dead' ORDER BY seq LIMIT $1`,
+        [limit],
       )
-      return result.rows.map((r) => ({
+      return rows.map((r) => ({
         shard,
         event: rowToEnvelope(r),
         topic: String(r.topic),
@@ -90,7 +88,7 @@ export async function redriveDeadLetter(
     id,
     `UPDATE concord_outbox
      SET status = 'pending', attempts = 0, locked_until = NULL, lease_owner = NULL, dead_at = NULL
-     WHERE id = $1::uuid AND status = 'dead' RETURNING *`,
+     WHERE id = $1::uuid AND status = 'dead'`,
   )
 }
 
@@ -107,15 +105,15 @@ export async function discardDeadLetter(
     shards,
     shardList,
     id,
-    `DELETE FROM concord_outbox WHERE id = $1::uuid AND status = 'dead' RETURNING *`,
+    `DELETE FROM concord_outbox WHERE id = $1::uuid AND status = 'dead'`,
   )
 }
 
 async function onTheShardHolding(shards: OutboxShards, shardList: number[], id: string, sql: string) {
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new DeadLetterNotFoundError(id, 'outbox')
   for (const shard of shardList) {
-    const { result } = await shards.onShard(shard, (tx) => tx.query(sql, [id]))
-    if (result.rowCount > 0) return shard
+    const { rowCount } = await shards.execute(shard, sql, [id])
+    if (rowCount > 0) return shard
   }
   throw new DeadLetterNotFoundError(id, 'outbox')
 }

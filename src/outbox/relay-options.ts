@@ -9,7 +9,7 @@ const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', what
 export const relaySchema = z.object({
   /** The shards whose outboxes this relay drains (concord/db `createShards`). */
   shards: z.custom<OutboxShards>(
-    (v) => typeof (v as OutboxShards)?.onShard === 'function' && Number.isInteger((v as OutboxShards)?.count),
+    (v) => typeof (v as OutboxShards)?.execute === 'function' && Number.isInteger((v as OutboxShards)?.count),
     'a Shards from concord/db',
   ),
   /** Where events go (concord/broker). */

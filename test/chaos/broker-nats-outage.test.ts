@@ -1,24 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Broker,
-  BrokerUnavailableError,
-  type EventEnvelope,
-  natsBroker,
-  newEventId,
-} from '../../src/broker/index.js'
+import { type Broker, BrokerUnavailableError, natsBroker } from '../../src/broker/index.js'
+import { orderEvent } from '../support/broker-events.js'
 import { type NatsServer, startNats } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
-const event = (key: string, version: number): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: key,
-  aggregateVersion: version,
-  type: 'OrderChanged',
-  payload: { version },
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
+const event = (key: string, version: number) => orderEvent(key, version, { version })
 
 describe('nats broker: server stopped while publishing', () => {
   let nats: NatsServer

@@ -3,7 +3,8 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type EventEnvelope, newEventId, redisStreamsBroker } from '../../src/broker/index.js'
+import { redisStreamsBroker } from '../../src/broker/index.js'
+import { orderEvent } from '../support/broker-events.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -21,16 +22,7 @@ await broker.subscribe('orders', 'workers', async (e) => {
 console.log('subscribed')
 `
 
-const event = (key: string, version: number): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: key,
-  aggregateVersion: version,
-  type: 'OrderChanged',
-  payload: {},
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
+const event = orderEvent
 
 describe('redis streams broker: a consumer killed mid-handling', () => {
   const url = sharedServices().redis.url

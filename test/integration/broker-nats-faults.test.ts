@@ -1,37 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Broker,
-  BrokerUnavailableError,
-  type EventEnvelope,
-  natsBroker,
-  newEventId,
-} from '../../src/broker/index.js'
+import { type Broker, BrokerUnavailableError, natsBroker } from '../../src/broker/index.js'
+import { orderEvent, publishRetrying } from '../support/broker-events.js'
 import { type NatsServer, startNats } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
-const event = (key: string, version: number): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: key,
-  aggregateVersion: version,
-  type: 'OrderChanged',
-  payload: {},
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
-
-async function publishRetrying(broker: Broker, events: EventEnvelope[]) {
-  for (;;) {
-    try {
-      return await broker.publish('orders', events)
-    } catch (error) {
-      if (!(error instanceof BrokerUnavailableError)) throw error
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-}
+const event = orderEvent
 
 describe('nats broker: server faults', () => {
   let nats: NatsServer

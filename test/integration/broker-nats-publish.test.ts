@@ -1,25 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Broker,
-  type EventEnvelope,
-  MessageRejectedError,
-  natsBroker,
-  newEventId,
-} from '../../src/broker/index.js'
+import { type Broker, type EventEnvelope, MessageRejectedError, natsBroker } from '../../src/broker/index.js'
+import { orderEvent } from '../support/broker-events.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
-const event = (key: string, version: number, payload: unknown = {}): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: key,
-  aggregateVersion: version,
-  type: 'OrderChanged',
-  payload,
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
+const event = orderEvent
 
 // The pipelined publish on a real nats-server: every aggregate's events in order, and a refused message
 // reported as that message's own failure (MessageRejectedError), not as the broker being down.

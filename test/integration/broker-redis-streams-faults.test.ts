@@ -1,36 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   BrokerUnavailableError,
-  type EventEnvelope,
-  newEventId,
   type RedisStreamsBroker,
   redisStreamsBroker,
 } from '../../src/broker/index.js'
+import { orderEvent, publishRetrying } from '../support/broker-events.js'
 import { type RedisServer, startRedis } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
-const event = (key: string, version: number): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: key,
-  aggregateVersion: version,
-  type: 'OrderChanged',
-  payload: {},
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
-
-/** Publishes like the outbox relay: retry the same batch on BrokerUnavailableError. */
-async function publishRetrying(broker: RedisStreamsBroker, events: EventEnvelope[]) {
-  for (;;) {
-    try {
-      return await broker.publish('orders', events)
-    } catch (error) {
-      if (!(error instanceof BrokerUnavailableError)) throw error
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-}
+const event = orderEvent
 
 describe('redis streams broker: connection faults', () => {
   let redis: RedisServer
