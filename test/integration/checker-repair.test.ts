@@ -4,7 +4,7 @@ import pg from 'pg'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminRoutes } from '../../src/admin/index.js'
-import { memoryBroker } from '../../src/broker/index.js'
+import { type Broker, natsBroker } from '../../src/broker/index.js'
 import { type Cache, createCache, jsonSerializer, redisTier } from '../../src/cache/index.js'
 import {
   type Checker,
@@ -28,6 +28,7 @@ let cache: Cache<Product>
 let redis: Redis
 let sql: pg.Client
 let relay: Relay
+let broker: Broker
 let app: FastifyInstance
 let checker: Checker
 let prefix: string
@@ -142,7 +143,7 @@ beforeAll(async () => {
     l2: redisTier({ url: services.redis.url, prefix }),
     registry,
   })
-  const broker = memoryBroker()
+  broker = natsBroker({ servers: services.nats.url, streamPrefix: uniqueName('chk') })
   relay = createRelay({ shards, broker, listen: false })
   for (let id = 1; id <= N; id++) {
     const product = { id, name: `product ${id}`, price: id * 100, stock: 1000, version: 1 }
@@ -184,6 +185,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close()
   await relay?.stop()
+  await broker?.close()
   await cache?.close()
   redis?.disconnect()
   await sql?.end()
