@@ -59,6 +59,17 @@ describe.each([
     expect(caches.map((c) => c.stats().bus.messagesOut)).toEqual([0, 0, 0, 0]) // fills never broadcast
   })
 
+  it("gives each of many concurrent L2 hits its own key's value (reads of a tick batched on standalone)", async () => {
+    const [writer, reader] = await instances<{ key: string }>(2, { l1: false })
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`)
+    for (const key of keys) await writer!.getOrLoad(key, async () => ({ key }))
+    const values = await Promise.all(
+      keys.map((key) => reader!.getOrLoad(key, async () => ({ key: 'loaded' }))),
+    )
+    expect(values.map((v) => v.key)).toEqual(keys)
+    expect(reader!.stats()).toMatchObject({ loads: 0, l2: { hits: 300 } })
+  })
+
   it('C1 on the writer and C2 on the others: invalidate reaches every L1 within the bus delay', async () => {
     const caches = await instances<number>(3)
     let db = 1
@@ -200,6 +211,41 @@ describe.each([
     await a!.clear()
     await waitFor(() => !b!.hasLocal('z'), { timeoutMs: 1000, what: 'all dropped' })
     expect((await a!.inspect('z')).l2?.value).toBeUndefined()
+  })
+})
+
+describe('L2 reads on standalone Redis', () => {
+  it('go out as one GET and one MGET per tick, not a GET per read', async () => {
+    const url = sharedServices().redis.url
+    const prefix = `${uniqueName('batch')}:`
+    const cache = createCache<number>({
+      name: 'b',
+      instanceId: 'b',
+      l1: false,
+      l2: redisTier({ url, prefix }),
+    })
+    const watcher = new Redis(url)
+    try {
+      for (let i = 0; i < 40; i++) await cache.getOrLoad(`k${i}`, async () => i)
+      const monitor = await watcher.monitor()
+      const log: string[][] = []
+      monitor.on('monitor', (_time: string, args: unknown[]) => log.push(args.map(String)))
+      await sleep(50)
+      const values = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => cache.getOrLoad(`k${i}`, async () => -1)),
+      )
+      await sleep(50)
+      monitor.disconnect()
+      expect(values).toEqual(Array.from({ length: 40 }, (_, i) => i))
+      const ours = log.filter((args) => args.slice(1).some((a) => a.startsWith(prefix)))
+      expect(ours.map((args) => [args[0]!.toLowerCase(), args.length - 1])).toEqual([
+        ['get', 1],
+        ['mget', 39],
+      ])
+    } finally {
+      watcher.disconnect()
+      await cache.close()
+    }
   })
 })
 
