@@ -31,6 +31,7 @@ export type {
   Migration,
   NodeAdapter,
   Queryable,
+  QueryOptions,
   ReadRoute,
   ReplicaHealth,
   Session,

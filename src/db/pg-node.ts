@@ -4,7 +4,7 @@ import { duration, parseOptions } from '../options.js'
 import { DbClosedError, isConnectionError, TransactionRolledBackError } from './errors.js'
 import { COMMIT_LSN_SQL } from './lsn.js'
 import { PgListener } from './pg-listener.js'
-import type { Isolation, NodeAdapter, Queryable, Session } from './types.js'
+import type { Isolation, NodeAdapter, Queryable, QueryOptions, Session } from './types.js'
 
 const schema = z.object({
   /** `postgres://user:pass@host:port/db`; or the separate fields below. */
@@ -27,6 +27,11 @@ const schema = z.object({
   name: z.string().min(1).optional(),
   /** `application_name` shown in pg_stat_activity. @default 'concord' */
   applicationName: z.string().default('concord'),
+  /**
+   * Honour `QueryOptions.prepare` (named server-side prepared statements). Turn off behind a pooler that does not
+   * keep them per client (PgBouncer in transaction mode before 1.21). @default true
+   */
+  prepare: z.boolean().default(true),
 })
 
 export type PgNodeOptions = z.input<typeof schema>
@@ -89,11 +94,11 @@ export function pgNode(options: PgNodeOptions): NodeAdapter {
   return {
     kind: 'pg',
     name,
-    async query(sql, params) {
+    async query(sql, params, options) {
       const client = await connect()
       let failure: Error | undefined
       try {
-        const result = await client.query(sql, params)
+        const result = await client.query(statement(sql, params, o.prepare ? options : undefined))
         return { rows: result.rows, rowCount: result.rowCount ?? 0 }
       } catch (error) {
         if (isConnectionError(error)) failure = error as Error
@@ -102,12 +107,12 @@ export function pgNode(options: PgNodeOptions): NodeAdapter {
         client.release(failure)
       }
     },
-    session: (fn) => withClient((client) => fn(sessionOf(client))),
+    session: (fn) => withClient((client) => fn(sessionOf(client, o.prepare))),
     async transaction(fn, isolation) {
       const client = await connect()
       let broken: Error | undefined
       try {
-        return await transact(client, name, fn, isolation)
+        return await transact(client, name, fn, isolation, o.prepare)
       } catch (error) {
         // transact rolled back, so the connection is clean unless the connection itself failed.
         if (isConnectionError(error)) broken = error as Error
@@ -133,14 +138,15 @@ async function transact<T>(
   name: string,
   fn: (q: Queryable) => Promise<T>,
   isolation: Isolation,
+  prepare: boolean,
 ): Promise<{ result: T; lsn: string }> {
   await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`)
-  const session = sessionOf(client)
+  const session = sessionOf(client, prepare)
   let open = true
   const guarded: Queryable = {
-    query: (sql, params) => {
+    query: (sql, params, options) => {
       if (!open) return Promise.reject(new DbClosedError('transaction'))
-      return session.query(sql, params)
+      return session.query(sql, params, options)
     },
   }
   let result: T
@@ -171,7 +177,18 @@ async function transact<T>(
 // client is dropped by the pool, and its memo with it.
 const memos = new WeakMap<pg.PoolClient, Map<string, unknown>>()
 
-function sessionOf(client: pg.PoolClient): Session {
+/** node-postgres' form of a statement: named (prepared once per connection) when asked and allowed. */
+function statement(
+  sql: string,
+  params: unknown[] | undefined,
+  options: QueryOptions | undefined,
+): pg.QueryConfig {
+  return options?.prepare
+    ? { name: options.prepare, text: sql, values: params }
+    : { text: sql, values: params }
+}
+
+function sessionOf(client: pg.PoolClient, prepare: boolean): Session {
   let memo = memos.get(client)
   if (!memo) {
     memo = new Map()
@@ -179,8 +196,8 @@ function sessionOf(client: pg.PoolClient): Session {
   }
   return {
     memo,
-    async query(sql, params) {
-      const result = await client.query(sql, params)
+    async query(sql, params, options) {
+      const result = await client.query(statement(sql, params, prepare ? options : undefined))
       return { rows: result.rows, rowCount: result.rowCount ?? 0 }
     },
     async exec(script) {

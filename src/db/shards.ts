@@ -6,7 +6,16 @@ import { ShardHealth } from './replica-health.js'
 import { type ReadOptions, ShardRouter } from './router.js'
 import { createShardMap, type ShardMap } from './shard-map.js'
 import { type DbLogger, runStatement, runTransaction } from './transactions.js'
-import type { Isolation, Migration, NodeAdapter, Queryable, ReadRoute, ReplicaHealth, Tx } from './types.js'
+import type {
+  Isolation,
+  Migration,
+  NodeAdapter,
+  Queryable,
+  QueryOptions,
+  ReadRoute,
+  ReplicaHealth,
+  Tx,
+} from './types.js'
 
 const isNode = (v: unknown): v is NodeAdapter =>
   typeof v === 'object' &&
@@ -82,6 +91,7 @@ export interface Shards {
     shard: number,
     sql: string,
     params?: unknown[],
+    options?: QueryOptions,
   ): Promise<{ rows: R[]; rowCount: number }>
   /** Runs a read on a replica (one that replayed `minLsn`, if given) or the primary. `fn` may run twice. */
   read<T>(shardKey: string | number, fn: (q: Queryable) => Promise<T>, opts?: ReadOptions): Promise<T>
@@ -196,9 +206,9 @@ export function createShards(options: ShardsOptions): Shards {
     },
     withTransaction: async (shardKey, fn, opts) => onShard(shardFor(shardKey), fn, opts),
     onShard,
-    execute: async (shard, sql, params) => {
+    execute: async (shard, sql, params, options) => {
       const i = shardIndex(shard)
-      return runStatement(i, o.shards[i]!.primary, sql, params, o.retry)
+      return runStatement(i, o.shards[i]!.primary, sql, params, o.retry, options)
     },
     read: async (shardKey, fn, opts) => (await readShardWithRoute(shardFor(shardKey), fn, opts)).result,
     readWithRoute: async (shardKey, fn, opts) => readShardWithRoute(shardFor(shardKey), fn, opts),

@@ -4,7 +4,7 @@ import {
   SerializationFailureError,
   ShardUnavailableError,
 } from './errors.js'
-import type { Isolation, NodeAdapter, Tx } from './types.js'
+import type { Isolation, NodeAdapter, QueryOptions, Tx } from './types.js'
 
 /** Where `afterCommit` callbacks report the errors they throw. pino's `warn(obj, msg)` fits. */
 export interface DbLogger {
@@ -38,7 +38,7 @@ export function runTransaction<T>(
       (q) =>
         fn({
           shard,
-          query: (sql, params) => q.query(sql, params),
+          query: (sql, params, options) => q.query(sql, params, options),
           afterCommit: (callback) => {
             callbacks.push(callback)
           },
@@ -63,8 +63,9 @@ export function runStatement<R>(
   sql: string,
   params: unknown[] | undefined,
   retry: RetryPolicy,
+  options?: QueryOptions,
 ): Promise<{ rows: R[]; rowCount: number }> {
-  return retrying(shard, node, retry, () => node.query<R>(sql, params))
+  return retrying(shard, node, retry, () => node.query<R>(sql, params, options))
 }
 
 async function retrying<T>(

@@ -3,7 +3,17 @@ export interface Queryable {
   query<R = Record<string, unknown>>(
     sql: string,
     params?: unknown[],
+    options?: QueryOptions,
   ): Promise<{ rows: R[]; rowCount: number }>
+}
+
+export interface QueryOptions {
+  /**
+   * Prepare the statement under this name, once per connection: later runs skip parsing and analysis (for
+   * concord's claim query, 0.84 -> 0.22 ms of server time). One name, one text. A hint: adapters without
+   * prepared statements, and `pgNode({ prepare: false })`, run the text as usual.
+   */
+  prepare?: string
 }
 
 /** A transaction on a shard's primary. */

@@ -96,14 +96,12 @@ WHERE o.seq = ANY (ARRAY(SELECT seq FROM capped))`
  * run on its own (autocommit): the lease is its only effect, and it holds no lock after it returns.
  */
 export async function claimRows(q: Queryable, o: ClaimOptions): Promise<ClaimedRow[]> {
-  const { rows } = await q.query<Record<string, unknown>>(CLAIM_SQL, [
-    o.aggregates,
-    Math.max(0, o.perAggregate - 1),
-    o.maxRows,
-    o.leaseMs,
-    o.owner,
-    o.commitOrderGuard,
-  ])
+  const { rows } = await q.query<Record<string, unknown>>(
+    CLAIM_SQL,
+    [o.aggregates, Math.max(0, o.perAggregate - 1), o.maxRows, o.leaseMs, o.owner, o.commitOrderGuard],
+    // Parsing and planning this statement cost the server more than running it on a short queue.
+    { prepare: 'concord_outbox_claim' },
+  )
   return rows
     .map((r) => ({
       seq: String(r.seq),
@@ -134,7 +132,7 @@ SELECT coalesce((SELECT o.txid >= pg_snapshot_xmin(pg_current_snapshot()) FROM c
  * One backward step on the primary key; a heuristic (it looks at the newest row only), polling covers the rest.
  */
 export async function guardBlocked(q: Queryable): Promise<boolean> {
-  const { rows } = await q.query<{ blocked: boolean }>(BLOCKED_SQL)
+  const { rows } = await q.query<{ blocked: boolean }>(BLOCKED_SQL, [], { prepare: 'concord_outbox_blocked' })
   return rows[0]?.blocked === true
 }
 
@@ -187,17 +185,21 @@ const DEAD_SQL = `SELECT count(*)::int AS dead FROM concord_outbox WHERE seq = A
  * Returns how many failed rows are now dead-lettered.
  */
 export async function settleClaim(q: Queryable, s: Settlement): Promise<{ deadLettered: number }> {
-  await q.query(SETTLE_SQL, [
-    s.published,
-    s.failed.map((f) => f.seq),
-    s.failed.map((f) => f.error.slice(0, 4000)),
-    s.failed.map((f) => f.delayMs),
-    s.failed.map((f) => f.permanent),
-    s.owner,
-    s.maxAttempts,
-    s.released,
-    s.releaseDelayMs,
-  ])
+  await q.query(
+    SETTLE_SQL,
+    [
+      s.published,
+      s.failed.map((f) => f.seq),
+      s.failed.map((f) => f.error.slice(0, 4000)),
+      s.failed.map((f) => f.delayMs),
+      s.failed.map((f) => f.permanent),
+      s.owner,
+      s.maxAttempts,
+      s.released,
+      s.releaseDelayMs,
+    ],
+    { prepare: 'concord_outbox_settle' },
+  )
   if (s.failed.length === 0) return { deadLettered: 0 }
   const { rows } = await q.query<{ dead: number }>(DEAD_SQL, [s.failed.map((f) => f.seq)])
   return { deadLettered: Number(rows[0]?.dead ?? 0) }

@@ -131,6 +131,7 @@ export function createInbox(options: InboxOptions): Inbox {
              SELECT (SELECT attempts FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2) AS attempts
              FROM marker`,
             [o.consumer, event.id],
+            { prepare: 'concord_inbox_mark' },
           )
           if (rows.length === 0) return { duplicate: true as const }
           attempt = Number(rows[0]!.attempts ?? 0) + 1

@@ -88,7 +88,10 @@ export function createRelay(options: RelayOptions): Relay {
 
   /** Autocommit statements on a shard's primary: claim and settle are one statement each, one round trip. */
   const statements = new Map<number, Queryable>(
-    shardList.map((shard) => [shard, { query: (sql, params) => o.shards.execute(shard, sql, params) }]),
+    shardList.map((shard) => [
+      shard,
+      { query: (sql, params, options) => o.shards.execute(shard, sql, params, options) },
+    ]),
   )
 
   const analyzedAt = new Map<number, number>()

@@ -6,6 +6,8 @@ import { type EventEnvelope, type EventInput, newEventId, prepareEvent } from '.
 
 /** The LISTEN/NOTIFY channel a writer notifies and a relay listens on (a hint only: relays also poll). */
 export const OUTBOX_CHANNEL = 'concord_outbox'
+/** Inserts of up to this many events are prepared statements (one name per count). */
+const PREPARED_UP_TO = 8
 /** The topic durable cache invalidations travel on. */
 export const INVALIDATION_TOPIC = 'concord-invalidations'
 /** The `type` of an invalidation record. */
@@ -83,6 +85,10 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     await tx.query(
       o.notify ? `WITH ins AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', '')` : insert,
       params,
+      // Prepared for the usual few events per transaction; larger batches vary too much to be worth a name.
+      prepared.length <= PREPARED_UP_TO
+        ? { prepare: `concord_outbox_add_${prepared.length}${o.notify ? 'n' : ''}` }
+        : undefined,
     )
     return prepared.map((p) => p.envelope)
   }

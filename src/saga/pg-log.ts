@@ -45,6 +45,7 @@ export function pgSagaLog(options: PgSagaLogOptions): SagaLog {
   const shardOf = (id: string) => o.coordinator ?? fnv1a(id) % db.count
   const all = <T>(fn: (shard: number) => Promise<T>) =>
     Promise.all(Array.from({ length: db.count }, (_, i) => fn(i)))
+  const prepared = new Map<string, string>()
   const run = (shard: number, sql: string, params: Record<string, unknown>) => {
     const names = Object.keys(params)
     const text = sql.replace(/\$([A-Z])\b/g, (_, name: string) => {
@@ -52,7 +53,13 @@ export function pgSagaLog(options: PgSagaLogOptions): SagaLog {
       if (index < 0) throw new Error(`saga log: no parameter $${name}`)
       return `$${index + 1}`
     })
-    return db.execute(shard, text, Object.values(params))
+    // Named by the text (hash and length), so a name stands for one text; the parameter order follows `params`.
+    let name = prepared.get(text)
+    if (name === undefined) {
+      name = `concord_saga_${fnv1a(text).toString(36)}_${text.length}`
+      prepared.set(text, name)
+    }
+    return db.execute(shard, text, Object.values(params), name)
   }
   const entries = (list: SagaLogEntry[]) =>
     JSON.stringify(

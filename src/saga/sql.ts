@@ -11,21 +11,30 @@ export interface SqlQueryable {
 /** The saga log's view of the shards: run one statement, atomically, on a shard's primary. */
 export interface SagaSql {
   readonly count: number
-  execute(shard: number, sql: string, params: unknown[]): Promise<Record<string, unknown>[]>
+  /** `prepare`: a name to prepare the statement under, once per connection (a hint; see concord/db). */
+  execute(shard: number, sql: string, params: unknown[], prepare?: string): Promise<Record<string, unknown>[]>
 }
 
 /** The subset of concord/db's `Shards` the saga log uses. */
 export interface ShardsLike {
   readonly count: number
-  execute(shard: number, sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
+  execute(
+    shard: number,
+    sql: string,
+    params?: unknown[],
+    options?: { prepare?: string },
+  ): Promise<{ rows: unknown[] }>
 }
 
 /** The saga log on concord/db shards: each statement on its own (autocommit) on the shard's primary. */
 export function sagaSqlFromShards(shards: ShardsLike): SagaSql {
   return {
     count: shards.count,
-    async execute(shard, sql, params) {
-      return (await shards.execute(shard, sql, params)).rows as Record<string, unknown>[]
+    async execute(shard, sql, params, prepare) {
+      return (await shards.execute(shard, sql, params, prepare ? { prepare } : undefined)).rows as Record<
+        string,
+        unknown
+      >[]
     },
   }
 }

@@ -84,6 +84,27 @@ describe('pg adapter on a real server', () => {
     expect(onCall).toBe(1)
   })
 
+  it('prepares a named statement once per connection, in execute and in transactions; prepare: false turns it off', async () => {
+    const preparedOn = async (prepare: boolean) => {
+      // One connection, so the statement and the catalog query meet on the same backend.
+      const one = createShards({
+        shards: [{ primary: pgNode({ connectionString: primaryUrl, max: 1, prepare }) }],
+      })
+      try {
+        const sql = 'SELECT $1::int + 1 AS n'
+        expect((await one.execute(0, sql, [1], { prepare: 'concord_test_inc' })).rows).toEqual([{ n: 2 }])
+        const { result } = await one.onShard(0, (tx) => tx.query(sql, [2], { prepare: 'concord_test_inc' }))
+        expect(result.rows).toEqual([{ n: 3 }])
+        const { rows } = await one.execute<{ name: string }>(0, 'SELECT name FROM pg_prepared_statements')
+        return rows.map((r) => r.name)
+      } finally {
+        await one.close()
+      }
+    }
+    expect(await preparedOn(true)).toEqual(['concord_test_inc'])
+    expect(await preparedOn(false)).toEqual([])
+  })
+
   it('keeps working after the server terminates its pooled connections', async () => {
     await Promise.all(
       Array.from({ length: 4 }, () => shards.read(0, (q) => q.query('SELECT 1'), { primary: true })),
