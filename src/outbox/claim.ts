@@ -87,22 +87,34 @@ WITH snap AS MATERIALIZED (
 )
 SELECT o.seq::text AS seq, o.id::text AS id, o.topic, o.aggregate_type, o.aggregate_id,
   o.aggregate_version::text AS aggregate_version, o.type, o.payload, o.headers, o.created_at, o.attempts,
-  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled, snap.lsn
-FROM concord_outbox o, snap
-WHERE o.seq = ANY (ARRAY(SELECT seq FROM capped))`
+  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled, snap.lsn,
+  -- Nothing claimed (the one row of the outer join): is the newest pending row held back only by the guard?
+  CASE WHEN o.seq IS NULL AND snap.xmin IS NOT NULL THEN coalesce((SELECT p.txid >= snap.xmin
+    FROM concord_outbox p WHERE p.status = 'pending' ORDER BY p.seq DESC LIMIT 1), false) END AS blocked
+FROM snap LEFT JOIN concord_outbox o ON o.seq = ANY (ARRAY(SELECT seq FROM capped))`
 
 /**
  * Leases the next runs of up to `aggregates` aggregates; rows come back in seq order. One statement, meant to
  * run on its own (autocommit): the lease is its only effect, and it holds no lock after it returns.
+ *
+ * `blocked`, when nothing was claimed: the newest pending row is held back only by the commit-order guard (a
+ * transaction older than its writer is still running). It becomes claimable when that transaction ends, which
+ * may send no NOTIFY (it need not write to the outbox), so the relay looks again soon instead of at its next
+ * poll. One backward step on the pending index; a heuristic (it looks at the newest row only), polling covers
+ * the rest.
  */
-export async function claimRows(q: Queryable, o: ClaimOptions): Promise<ClaimedRow[]> {
+export async function claimRows(
+  q: Queryable,
+  o: ClaimOptions,
+): Promise<{ rows: ClaimedRow[]; blocked: boolean }> {
   const { rows } = await q.query<Record<string, unknown>>(
     CLAIM_SQL,
     [o.aggregates, Math.max(0, o.perAggregate - 1), o.maxRows, o.leaseMs, o.owner, o.commitOrderGuard],
     // Parsing and planning this statement cost the server more than running it on a short queue.
     { prepare: 'concord_outbox_claim' },
   )
-  return rows
+  const claimed = rows
+    .filter((r) => r.seq !== null)
     .map((r) => ({
       seq: String(r.seq),
       id: String(r.id),
@@ -119,21 +131,7 @@ export async function claimRows(q: Queryable, o: ClaimOptions): Promise<ClaimedR
       lsn: String(r.lsn),
     }))
     .sort((a, b) => compareSeq(a.seq, b.seq))
-}
-
-const BLOCKED_SQL = `
-SELECT coalesce((SELECT o.txid >= pg_snapshot_xmin(pg_current_snapshot()) FROM concord_outbox o
-  WHERE o.status = 'pending' ORDER BY o.seq DESC LIMIT 1), false) AS blocked`
-
-/**
- * After an empty claim: is the newest pending row held back only by the commit-order guard (a transaction older
- * than its writer is still running)? Then it becomes claimable when that transaction ends, which may send no
- * NOTIFY (it need not write to the outbox), so the relay looks again soon instead of at its next poll.
- * One backward step on the primary key; a heuristic (it looks at the newest row only), polling covers the rest.
- */
-export async function guardBlocked(q: Queryable): Promise<boolean> {
-  const { rows } = await q.query<{ blocked: boolean }>(BLOCKED_SQL, [], { prepare: 'concord_outbox_blocked' })
-  return rows[0]?.blocked === true
+  return { rows: claimed, blocked: rows[0]?.blocked === true }
 }
 
 /** A failed attempt: `permanent` (or the last allowed attempt) dead-letters the row, else it backs off. */

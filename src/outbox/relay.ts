@@ -12,7 +12,7 @@ import {
   outboxStatus,
   redriveDeadLetter,
 } from './admin.js'
-import { claimRows, guardBlocked, settleClaim } from './claim.js'
+import { claimRows, settleClaim } from './claim.js'
 import { planRuns, publishRuns } from './publish.js'
 import { type RelayOptions, type ResolvedRelayOptions, relaySchema } from './relay-options.js'
 import { OUTBOX_CHANNEL } from './writer.js'
@@ -107,7 +107,7 @@ export function createRelay(options: RelayOptions): Relay {
   async function pass(shard: number): Promise<{ claimed: number; brokerDown: boolean; blocked?: boolean }> {
     const owner = `${relayId}:${++claims}`
     const q = statements.get(shard)!
-    const rows = await claimRows(q, {
+    const { rows, blocked } = await claimRows(q, {
       aggregates: o.aggregatesPerClaim,
       perAggregate: o.eventsPerAggregate,
       maxRows: o.maxEventsPerClaim,
@@ -116,7 +116,7 @@ export function createRelay(options: RelayOptions): Relay {
       commitOrderGuard: o.commitOrderGuard,
     })
     if (rows.length === 0) {
-      return { claimed: 0, brokerDown: false, blocked: o.commitOrderGuard && (await guardBlocked(q)) }
+      return { claimed: 0, brokerDown: false, blocked }
     }
     if (rows.length >= o.maxEventsPerClaim) refreshStatistics(shard)
     // The claim read a WAL position at or past each claimed row's commit, so a consumer (the invalidator)

@@ -340,6 +340,42 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       })
     }
 
+    if (target.concurrentTransactions) {
+      it('claims a row the guard held back soon after the older transaction ends, though it sends no NOTIFY', async () => {
+        const chaos = recordingBroker()
+        const relay = createRelay({ shards, broker: chaos.broker, pollInterval: 30_000 })
+        await relay.start()
+        let end!: () => void
+        const gate = new Promise<void>((resolve) => {
+          end = resolve
+        })
+        let begun!: () => void
+        const older = new Promise<void>((resolve) => {
+          begun = resolve
+        })
+        // An older transaction with an xid that writes no outbox row: its end is announced by nobody.
+        const holder = shards.withTransaction('held', async (tx) => {
+          await tx.query('SELECT txid_current()')
+          begun()
+          await gate
+        })
+        await older
+        await shards.withTransaction('held', (tx) => outbox.add(tx, event('held', 1)))
+        await sleep(300) // woken by the NOTIFY, the relay finds the row held back and looks again, backing off
+        expect(chaos.published).toEqual([])
+        const ended = Date.now()
+        end()
+        await holder
+        await waitFor(() => chaos.published.length === 1, {
+          timeoutMs: 5_000,
+          what: 'publish after the guard',
+        })
+        // The backoff had reached a few hundred ms; the 30 s poll would be the only way without `blocked`.
+        expect(Date.now() - ended).toBeLessThan(2_000)
+        await relay.stop()
+      })
+    }
+
     describe('inbox', () => {
       beforeAll(async () => {
         for (let i = 0; i < shards.count; i++) {
