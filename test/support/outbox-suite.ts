@@ -13,7 +13,7 @@ import {
   traceIdOf,
 } from '../../src/outbox/index.js'
 import { outOfOrder, recordingBroker } from './outbox-fixtures.js'
-import { sleep, waitFor } from './wait.js'
+import { signal, sleep, waitFor } from './wait.js'
 
 export interface OutboxSuiteTarget {
   /** Two shards with nothing in them yet. */
@@ -312,25 +312,19 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       it('does not publish a later event of an aggregate before an earlier one whose transaction commits later', async () => {
         const chaos = recordingBroker()
         const relay = createRelay({ shards, broker: chaos.broker, listen: false })
-        let commitFirst!: () => void
-        const gate = new Promise<void>((resolve) => {
-          commitFirst = resolve
-        })
-        let inserted!: () => void
-        const firstInserted = new Promise<void>((resolve) => {
-          inserted = resolve
-        })
+        const commitFirst = signal()
+        const inserted = signal()
         const first = shards.withTransaction('race', async (tx) => {
           await outbox.add(tx, event('race', 1))
-          inserted()
-          await gate
+          inserted.fire()
+          await commitFirst.promise
         })
-        await firstInserted
+        await inserted.promise
         await shards.withTransaction('race', (tx) => outbox.add(tx, event('race', 2)))
         await shards.withTransaction('race', (tx) => outbox.add(tx, event('other', 1)))
         await relay.runOnce()
         expect(chaos.published.filter((p) => p.event.aggregateId === 'race')).toEqual([])
-        commitFirst()
+        commitFirst.fire()
         await first
         await relay.runOnce()
         const race = chaos.published
@@ -345,26 +339,20 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         const chaos = recordingBroker()
         const relay = createRelay({ shards, broker: chaos.broker, pollInterval: 30_000 })
         await relay.start()
-        let end!: () => void
-        const gate = new Promise<void>((resolve) => {
-          end = resolve
-        })
-        let begun!: () => void
-        const older = new Promise<void>((resolve) => {
-          begun = resolve
-        })
+        const end = signal()
+        const begun = signal()
         // An older transaction with an xid that writes no outbox row: its end is announced by nobody.
         const holder = shards.withTransaction('held', async (tx) => {
           await tx.query('SELECT txid_current()')
-          begun()
-          await gate
+          begun.fire()
+          await end.promise
         })
-        await older
+        await begun.promise
         await shards.withTransaction('held', (tx) => outbox.add(tx, event('held', 1)))
         await sleep(300) // woken by the NOTIFY, the relay finds the row held back and looks again, backing off
         expect(chaos.published).toEqual([])
         const ended = Date.now()
-        end()
+        end.fire()
         await holder
         await waitFor(() => chaos.published.length === 1, {
           timeoutMs: 5_000,

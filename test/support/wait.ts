@@ -24,3 +24,12 @@ export async function waitFor<T>(
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** A promise and the function that resolves it: one side of a test waits on `promise`, the other calls `fire()`. */
+export function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve
+  })
+  return { promise, fire }
+}
