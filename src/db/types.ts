@@ -10,8 +10,8 @@ export interface Queryable {
 export interface QueryOptions {
   /**
    * Prepare the statement under this name, once per connection: later runs skip parsing and analysis (for
-   * concord's claim query on a short queue, a 0.84 ms round trip becomes 0.22 ms). One name, one text. A hint: adapters without
-   * prepared statements, and `pgNode({ prepare: false })`, run the text as usual.
+   * concord's claim query on a short queue, a 0.84 ms round trip becomes 0.22 ms). One name, one text.
+   * A hint: adapters without prepared statements, and `pgNode({ prepare: false })`, run the text as usual.
    */
   prepare?: string
 }
