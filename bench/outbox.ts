@@ -190,6 +190,8 @@ try {
   const waitUntil = Date.now() + 30_000
   while (report.committed.some(([id]) => !publishedAt.has(id)) && Date.now() < waitUntil) await sleep(10)
   await latencyRelay.stop()
+  const { claims, emptyClaims } = latencyRelay.stats()
+  console.log(`  latency phase: ${claims} claims, ${emptyClaims} of them empty`)
   const latencies: number[] = []
   for (const [id, committedAt] of report.committed) {
     written.push(id)
@@ -276,6 +278,8 @@ try {
     commitToPublishP50Ms: round(pct(latencies, 50)),
     commitToPublishP99Ms: round(pct(latencies, 99)),
     commitToPublishMaxMs: round(latencies[latencies.length - 1] ?? 0),
+    latencyPhaseClaims: claims,
+    latencyPhaseEmptyClaims: emptyClaims,
     anchorPgRoundTripP50Ms: round(pct(pgRoundTrips, 50)),
     anchorPgRoundTripP99Ms: round(pct(pgRoundTrips, 99)),
     anchorNatsPublishP50Ms: round(pct(natsPublishes, 50)),

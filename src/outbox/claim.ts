@@ -54,6 +54,10 @@ WITH snap AS MATERIALIZED (
   -- the claim can see, so a consumer that reads a replica at this LSN sees each claimed row's change.
   SELECT CASE WHEN $6::boolean THEN pg_snapshot_xmin(pg_current_snapshot()) END AS xmin,
     pg_current_wal_insert_lsn()::text AS lsn
+), held AS MATERIALIZED (
+  -- Is the newest pending row held back only by the guard (an older transaction still runs)?
+  SELECT coalesce((SELECT p.txid >= snap.xmin FROM concord_outbox p
+    WHERE p.status = 'pending' ORDER BY p.seq DESC LIMIT 1), false) AS blocked FROM snap
 ), heads AS (
   SELECT o.seq, o.aggregate_type, o.aggregate_id
   FROM concord_outbox o, snap
@@ -87,21 +91,18 @@ WITH snap AS MATERIALIZED (
 )
 SELECT o.seq::text AS seq, o.id::text AS id, o.topic, o.aggregate_type, o.aggregate_id,
   o.aggregate_version::text AS aggregate_version, o.type, o.payload, o.headers, o.created_at, o.attempts,
-  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled, snap.lsn,
-  -- Nothing claimed (the one row of the outer join): is the newest pending row held back only by the guard?
-  CASE WHEN o.seq IS NULL AND snap.xmin IS NOT NULL THEN coalesce((SELECT p.txid >= snap.xmin
-    FROM concord_outbox p WHERE p.status = 'pending' ORDER BY p.seq DESC LIMIT 1), false) END AS blocked
-FROM snap LEFT JOIN concord_outbox o ON o.seq = ANY (ARRAY(SELECT seq FROM capped))`
+  o.status = 'pending' AND (snap.xmin IS NULL OR o.txid < snap.xmin) AS settled, snap.lsn, held.blocked
+-- The outer join answers one row (seq null) when nothing was claimed, to carry \`blocked\`.
+FROM snap CROSS JOIN held LEFT JOIN concord_outbox o ON o.seq = ANY (ARRAY(SELECT seq FROM capped))`
 
 /**
  * Leases the next runs of up to `aggregates` aggregates; rows come back in seq order. One statement, meant to
  * run on its own (autocommit): the lease is its only effect, and it holds no lock after it returns.
  *
- * `blocked`, when nothing was claimed: the newest pending row is held back only by the commit-order guard (a
- * transaction older than its writer is still running). It becomes claimable when that transaction ends, which
- * may send no NOTIFY (it need not write to the outbox), so the relay looks again soon instead of at its next
- * poll. One backward step on the pending index; a heuristic (it looks at the newest row only), polling covers
- * the rest.
+ * `blocked`: the newest pending row is held back only by the commit-order guard (a transaction older than its
+ * writer is still running). It becomes claimable when that transaction ends, which may send no NOTIFY (it need
+ * not write to the outbox), so the relay looks again soon instead of at its next poll. One backward step on the
+ * pending index; a heuristic (it looks at the newest row only), polling covers the rest.
  */
 export async function claimRows(
   q: Queryable,

@@ -28,6 +28,9 @@ export interface RelayStats {
   brokerUnavailable: number
   /** Loop errors (database or broker trouble). */
   loopErrors: number
+  /** Claim statements run, and those that found nothing (wasted round trips: a measure of wake-up precision). */
+  claims: number
+  emptyClaims: number
   lastError?: string
 }
 
@@ -69,10 +72,11 @@ export function createRelay(options: RelayOptions): Relay {
     deadLettered: 0,
     brokerUnavailable: 0,
     loopErrors: 0,
+    claims: 0,
+    emptyClaims: 0,
   }
   const onError =
     o.onError ?? ((error, shard) => console.warn(`concord relay ${relayId} shard ${shard}:`, error))
-  let claims = 0
   let running = false
   let stopped = false
   let loops: Promise<void>[] = []
@@ -81,9 +85,19 @@ export function createRelay(options: RelayOptions): Relay {
   const dirty = new Set<number>()
   const brokerFailures = new Map<number, number>()
 
+  /** Shards whose NOTIFYs this relay hears: only there may a loop sleep right after a claim that found rows. */
+  const listening = new Set<number>()
+  /**
+   * A NOTIFY (one per committing transaction) wakes one sleeping loop, which will see the row; with none asleep,
+   * `dirty` tells the busy loops to claim again. Waking every loop, or marking dirty as well, sent the other
+   * loops after a row one of them had already taken: an empty claim per event at low rates.
+   */
   const wake = (shard: number) => {
+    for (const w of wakers.get(shard) ?? []) {
+      w()
+      return
+    }
     dirty.add(shard)
-    for (const w of wakers.get(shard) ?? []) w()
   }
 
   /** Autocommit statements on a shard's primary: claim and settle are one statement each, one round trip. */
@@ -103,9 +117,15 @@ export function createRelay(options: RelayOptions): Relay {
     o.shards.execute(shard, 'ANALYZE concord_outbox').catch((error) => onError(error, shard))
   }
 
-  /** One claim-publish-settle pass. Returns events claimed; throws on database trouble. */
-  async function pass(shard: number): Promise<{ claimed: number; brokerDown: boolean; blocked?: boolean }> {
-    const owner = `${relayId}:${++claims}`
+  /**
+   * One claim-publish-settle pass. Returns events claimed, and whether more may be claimable at once (`more`):
+   * the claim hit one of its limits, rows were cut or released, or rows are held back by the commit-order guard.
+   * Throws on database trouble.
+   */
+  async function pass(
+    shard: number,
+  ): Promise<{ claimed: number; brokerDown: boolean; blocked: boolean; more: boolean }> {
+    const owner = `${relayId}:${++stats.claims}`
     const q = statements.get(shard)!
     const { rows, blocked } = await claimRows(q, {
       aggregates: o.aggregatesPerClaim,
@@ -116,7 +136,8 @@ export function createRelay(options: RelayOptions): Relay {
       commitOrderGuard: o.commitOrderGuard,
     })
     if (rows.length === 0) {
-      return { claimed: 0, brokerDown: false, blocked }
+      stats.emptyClaims++
+      return { claimed: 0, brokerDown: false, blocked, more: false }
     }
     if (rows.length >= o.maxEventsPerClaim) refreshStatistics(shard)
     // The claim read a WAL position at or past each claimed row's commit, so a consumer (the invalidator)
@@ -151,7 +172,12 @@ export function createRelay(options: RelayOptions): Relay {
       stats.brokerUnavailable++
       stats.lastError = String((outcome.brokerError as Error)?.message ?? outcome.brokerError)
     } else if (failed.length > 0) stats.lastError = failed[failed.length - 1]!.error
-    return { claimed: rows.length, brokerDown }
+    const more =
+      blocked ||
+      plan.released.length > 0 ||
+      outcome.released.length > 0 ||
+      hitLimit(rows, o.aggregatesPerClaim, o.eventsPerAggregate, o.maxEventsPerClaim)
+    return { claimed: rows.length, brokerDown, blocked, more }
   }
 
   async function loop(shard: number): Promise<void> {
@@ -161,12 +187,17 @@ export function createRelay(options: RelayOptions): Relay {
       dirty.delete(shard)
       let pause: number
       try {
-        const { claimed, brokerDown, blocked } = await pass(shard)
+        const { claimed, brokerDown, blocked, more } = await pass(shard)
         errors = 0
         if (brokerDown) pause = backoffDelay(o.brokerBackoff, brokerFailures.get(shard) ?? 1)
-        else if (claimed > 0) {
+        else if (claimed > 0 && (more || dirty.has(shard) || !listening.has(shard))) {
           guardWait = 0
           continue
+        } else if (claimed > 0) {
+          // A claim that hit none of its limits took everything it could see; what commits later sends a
+          // NOTIFY. Claiming again at once would find nothing: an empty claim per pass at low rates.
+          guardWait = 0
+          pause = o.pollInterval
         } else if (dirty.has(shard)) pause = 0
         else if (blocked) {
           // Rows wait for an older transaction to end: look again in 1, 2, 4 ... ms, up to the poll interval.
@@ -210,7 +241,9 @@ export function createRelay(options: RelayOptions): Relay {
         unlisteners = await Promise.all(
           shardList.map(async (shard) => {
             try {
-              return await o.shards.listen(shard, OUTBOX_CHANNEL, () => wake(shard))
+              const unlisten = await o.shards.listen(shard, OUTBOX_CHANNEL, () => wake(shard))
+              listening.add(shard)
+              return unlisten
             } catch (error) {
               // Polling still works: a missing LISTEN only costs latency.
               onError(error, shard)
@@ -251,3 +284,25 @@ export function createRelay(options: RelayOptions): Relay {
 }
 
 export type { EventEnvelope }
+
+/**
+ * Whether a claim may have left claimable rows behind by its own limits: as many aggregates as it takes, as many
+ * rows as it keeps, or a run as long as the claim allowed it (the claim shortens runs to their share of the rows).
+ */
+function hitLimit(
+  rows: readonly { aggregateType: string; aggregateId: string }[],
+  aggregates: number,
+  perAggregate: number,
+  maxRows: number,
+): boolean {
+  if (rows.length >= maxRows) return true
+  const perRun = new Map<string, number>()
+  for (const row of rows) {
+    const key = `${row.aggregateType}\u0000${row.aggregateId}`
+    perRun.set(key, (perRun.get(key) ?? 0) + 1)
+  }
+  if (perRun.size >= aggregates) return true
+  const runLimit = Math.min(perAggregate, Math.max(1, Math.ceil(maxRows / perRun.size)))
+  for (const n of perRun.values()) if (n >= runLimit) return true
+  return false
+}

@@ -241,6 +241,24 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await relay.stop()
     })
 
+    it('claims once per event at a low rate: a NOTIFY wakes one loop, and a drained claim is not repeated', async () => {
+      const chaos = recordingBroker()
+      const relay = createRelay({ shards, broker: chaos.broker, concurrency: 2, pollInterval: 30_000 })
+      await relay.start()
+      await sleep(100) // each loop's first (empty) claim
+      const before = relay.stats()
+      for (let v = 1; v <= 5; v++) {
+        await shards.withTransaction('quiet', (tx) => outbox.add(tx, event('quiet', v)))
+        await waitFor(() => chaos.published.length === v, { timeoutMs: 5_000, what: `event ${v}` })
+        await sleep(20)
+      }
+      const after = relay.stats()
+      await relay.stop()
+      // Waking both loops, or claiming again after each pass, would add an empty claim per event.
+      expect(after.claims - before.claims).toBe(5)
+      expect(after.emptyClaims - before.emptyClaims).toBe(0)
+    })
+
     it('polls when it does not listen: a lost notification costs one poll interval', async () => {
       const chaos = recordingBroker()
       const relay = createRelay({ shards, broker: chaos.broker, listen: false, pollInterval: 100 })
