@@ -91,8 +91,15 @@ export interface PublishOutcome {
  * fails (an attempt), the rest of its run is released, and the topic's other runs are published again (the
  * broker drops the duplicates of those it already stored). Any other error makes each run be published event
  * by event to find the one at fault.
+ *
+ * No publish starts at or after `deadline` (ms since the epoch): what is left is released. The relay sets it well
+ * inside its lease, so it never publishes a row another relay may have taken over once the lease ran out.
  */
-export async function publishRuns(broker: OutboxBroker, runs: Run[]): Promise<PublishOutcome> {
+export async function publishRuns(
+  broker: OutboxBroker,
+  runs: Run[],
+  deadline = Number.POSITIVE_INFINITY,
+): Promise<PublishOutcome> {
   const outcome: PublishOutcome = { published: [], failed: [], released: [] }
   const byTopic = new Map<string, Run[]>()
   for (const run of runs) {
@@ -100,13 +107,25 @@ export async function publishRuns(broker: OutboxBroker, runs: Run[]): Promise<Pu
     if (list) list.push(run)
     else byTopic.set(run.topic, [run])
   }
-  await Promise.all([...byTopic].map(([topic, topicRuns]) => publishTopic(broker, topic, topicRuns, outcome)))
+  await Promise.all(
+    [...byTopic].map(([topic, topicRuns]) => publishTopic(broker, topic, topicRuns, outcome, deadline)),
+  )
   return outcome
 }
 
-async function publishTopic(broker: OutboxBroker, topic: string, runs: Run[], outcome: PublishOutcome) {
+async function publishTopic(
+  broker: OutboxBroker,
+  topic: string,
+  runs: Run[],
+  outcome: PublishOutcome,
+  deadline: number,
+) {
   let pending = runs
   while (pending.length > 0) {
+    if (Date.now() >= deadline) {
+      for (const run of pending) for (const row of run.rows) outcome.released.push(row.seq)
+      return
+    }
     try {
       await broker.publish(
         topic,
@@ -122,7 +141,7 @@ async function publishTopic(broker: OutboxBroker, topic: string, runs: Run[], ou
       }
       const refused = error instanceof MessageRejectedError ? locate(pending, error.eventId) : undefined
       if (!refused) {
-        await Promise.all(pending.map((run) => publishOneByOne(broker, run, outcome)))
+        await Promise.all(pending.map((run) => publishOneByOne(broker, run, outcome, deadline)))
         return
       }
       // Each turn removes the refused row, so this ends; the rows before it in its run go again (deduplicated).
@@ -144,10 +163,19 @@ function locate(runs: Run[], eventId: string): { run: Run; index: number } | und
   return undefined
 }
 
-async function publishOneByOne(broker: OutboxBroker, run: Run, outcome: PublishOutcome): Promise<void> {
+async function publishOneByOne(
+  broker: OutboxBroker,
+  run: Run,
+  outcome: PublishOutcome,
+  deadline: number,
+): Promise<void> {
   let i = 0
   for (; i < run.rows.length; i++) {
     const row = run.rows[i]!
+    if (Date.now() >= deadline) {
+      outcome.released.push(row.seq)
+      break
+    }
     try {
       await broker.publish(run.topic, [row.event])
       outcome.published.push(row.seq)

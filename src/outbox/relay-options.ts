@@ -26,8 +26,12 @@ export const relaySchema = z.object({
   maxEventsPerClaim: z.number().int().positive().default(1000),
   /** Claim-publish-settle loops per shard in this relay (they take disjoint aggregates). @default 1 */
   concurrency: z.number().int().positive().default(1),
-  /** How long a claim holds its rows; a relay killed mid-batch delays them this long. @default 30s */
-  lease: duration.prefault('30s'),
+  /**
+   * How long a claim holds its rows: a relay killed mid-batch delays their aggregates at most this long. A pass
+   * starts no publish after half of it (the rest is released), so a live relay never publishes a row whose lease
+   * ran out; keep it above twice the broker's publish timeout. @default 5s
+   */
+  lease: duration.prefault('5s').refine((ms) => ms >= 200, 'at least 200 ms'),
   /** Poll interval: the most a lost NOTIFY (or a due retry) waits. @default 500ms */
   pollInterval: duration.prefault('500ms'),
   /** Failed attempts of one event before it is dead-lettered. @default 10 */

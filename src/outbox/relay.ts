@@ -126,6 +126,7 @@ export function createRelay(options: RelayOptions): Relay {
     shard: number,
   ): Promise<{ claimed: number; brokerDown: boolean; blocked: boolean; more: boolean }> {
     const owner = `${relayId}:${++stats.claims}`
+    const claimedAt = Date.now()
     const q = statements.get(shard)!
     const { rows, blocked } = await claimRows(q, {
       aggregates: o.aggregatesPerClaim,
@@ -144,7 +145,7 @@ export function createRelay(options: RelayOptions): Relay {
     // that reads a replica at this LSN sees the change.
     const lsn = rows[0]!.lsn
     const plan = planRuns(rows, { 'concord-lsn': lsn, 'concord-shard': String(shard) })
-    const outcome = await publishRuns(o.broker, plan.runs)
+    const outcome = await publishRuns(o.broker, plan.runs, claimedAt + o.lease / 2)
     const published = new Set(outcome.published)
     const events = plan.runs.flatMap((r) => r.rows.filter((x) => published.has(x.seq)).map((x) => x.event))
     // The broker acknowledged them: this is their publish time, not the settle's (which only deletes the rows).

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   BrokerUnavailableError,
   type EventEnvelope,
@@ -112,6 +112,29 @@ describe('relay planning and publishing', () => {
     expect(out.failed).toEqual([])
     expect(out.released.sort(compareSeq)).toEqual(rows.map((r) => r.seq))
     expect(out.brokerError).toBeInstanceOf(BrokerUnavailableError)
+  })
+
+  it('starts no publish after the deadline: the rest of the run is released, nothing failed', async () => {
+    // The batch call fails with an unknown error, so each event goes on its own; each takes 30 ms of the
+    // (fake) clock.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const slow: OutboxBroker = {
+        async publish(_topic, events) {
+          if (events.length > 1) throw new Error('unknown trouble')
+          vi.setSystemTime(Date.now() + 30)
+        },
+      }
+      const rows = [row('d', 1), row('d', 2), row('d', 3), row('d', 4), row('d', 5)]
+      const outcome = await publishRuns(slow, planRuns(rows, {}).runs, Date.now() + 45)
+      expect(outcome.published).toEqual(rows.slice(0, 2).map((r) => r.seq))
+      expect(outcome.released).toEqual(rows.slice(2).map((r) => r.seq))
+      expect(outcome.failed).toEqual([])
+      const late = await publishRuns(slow, planRuns([row('e', 1)], {}).runs, Date.now())
+      expect(late).toMatchObject({ published: [], failed: [], released: [expect.any(String)] })
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('orders bigint seqs given as strings numerically', () => {
