@@ -38,6 +38,16 @@ export function memoryTier(): L2Tier & { readonly size: number } {
     if (leases.delete(key)) notify(key, null)
   }
 
+  /** Adds `key` to each tag's set; a set's lifetime only grows (a shorter-lived key must not cut a longer one's). */
+  function tagKey(key: string, tagList: readonly string[], ttlMs: number, now: number): void {
+    for (const tag of tagList) {
+      const set = live(tags, tag) ?? { keys: new Set<string>(), expiresAt: 0 }
+      set.keys.add(key)
+      set.expiresAt = Math.max(set.expiresAt, now + ttlMs)
+      tags.set(tag, set)
+    }
+  }
+
   return {
     kind: 'memory',
     get size() {
@@ -48,12 +58,7 @@ export function memoryTier(): L2Tier & { readonly size: number } {
     },
     async acquire(key, request: AcquireRequest): Promise<AcquireResult> {
       const now = Date.now()
-      for (const tag of request.tags) {
-        const set = live(tags, tag) ?? { keys: new Set<string>(), expiresAt: 0 }
-        set.keys.add(key)
-        set.expiresAt = now + request.tagTtlMs
-        tags.set(tag, set)
-      }
+      tagKey(key, request.tags, request.tagTtlMs, now)
       const value = live(values, key)
       if (value !== undefined && blobExpiry(value.blob) > now) return { kind: 'hit', blob: value.blob }
       let fence = live(fences, key)
@@ -98,14 +103,9 @@ export function memoryTier(): L2Tier & { readonly size: number } {
     },
     async write(key, blob, ttlMs, tagList, fenceTtlMs) {
       invalidateOne(key, undefined, fenceTtlMs)
-      values.set(key, { blob, expiresAt: Date.now() + ttlMs })
       const now = Date.now()
-      for (const tag of tagList) {
-        const set = live(tags, tag) ?? { keys: new Set<string>(), expiresAt: 0 }
-        set.keys.add(key)
-        set.expiresAt = now + Math.max(ttlMs, fenceTtlMs)
-        tags.set(tag, set)
-      }
+      values.set(key, { blob, expiresAt: now + ttlMs })
+      tagKey(key, tagList, Math.max(ttlMs, fenceTtlMs), now)
     },
     async invalidatePrefix(keyPrefix, fenceTtlMs) {
       const keys = new Set<string>()

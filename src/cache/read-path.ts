@@ -88,7 +88,8 @@ export class ReadPath {
               leaseMs: d.o.lease.ttl,
               waitMs: d.o.lease.wait,
               fenceTtlMs: d.o.fenceTtl,
-              tagTtlMs: d.o.fenceTtl + d.o.ttl + d.o.grace,
+              // This entry's own lifetime: a key cached longer than the default must stay findable by its tags.
+              tagTtlMs: d.o.fenceTtl + (entry?.ttl ?? d.o.ttl) + (entry?.grace ?? d.o.grace),
             },
             d.counters,
           )

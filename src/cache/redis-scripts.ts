@@ -106,6 +106,17 @@ return 1
 `
 
 /** KEYS: a tag set. Takes its members and empties it in one step, so no member added meanwhile is lost. */
+/**
+ * KEYS[1] a tag's set; ARGV: key, ttl (ms). Adds the key; the set's lifetime only grows, so a key cached for
+ * less time cannot cut short the set a longer-lived key of the same tag is in.
+ */
+export const ADD_TAG = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 or left < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`
+
 export const TAKE_TAG = `
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])

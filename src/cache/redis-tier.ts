@@ -12,7 +12,7 @@ import {
 } from '../bus/redis-client.js'
 import { parseOptions } from '../options.js'
 import { ReadBatch } from './read-batch.js'
-import { ACQUIRE, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './redis-scripts.js'
+import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './redis-scripts.js'
 import type { AcquireResult, L2Tier } from './tier.js'
 import { FillWaiters } from './waiters.js'
 
@@ -39,6 +39,7 @@ interface Scripts {
   concordRelease(k: string, ...argv: string[]): Promise<number>
   concordInvalidate(v: string, t: string, k: string, ...argv: (string | number | Buffer)[]): Promise<number>
   concordTakeTag(tagKey: string): Promise<string[]>
+  concordAddTag(tagKey: string, key: string, ttlMs: number): Promise<number>
 }
 
 /**
@@ -78,6 +79,7 @@ export function redisTier(input: RedisTierOptions): L2Tier {
       c.defineCommand('concordRelease', { numberOfKeys: 1, lua: RELEASE })
       c.defineCommand('concordInvalidate', { numberOfKeys: 3, lua: INVALIDATE })
       c.defineCommand('concordTakeTag', { numberOfKeys: 1, lua: TAKE_TAG })
+      c.defineCommand('concordAddTag', { numberOfKeys: 1, lua: ADD_TAG })
     }
     return connection.client as RedisClient & Scripts
   }
@@ -106,6 +108,13 @@ export function redisTier(input: RedisTierOptions): L2Tier {
       ...(blob ? [blob, ttl!] : ['', 0]),
       ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : []),
     )
+  }
+
+  /** Adds `key` to each tag's set, whose lifetime only grows (see ADD_TAG). */
+  async function addTags(key: string, tags: readonly string[], ttlMs: number): Promise<void> {
+    if (tags.length === 0) return
+    const c = client()
+    await Promise.all(tags.map((tag) => c.concordAddTag(tagKey(tag), key, ttlMs)))
   }
 
   function heard(message: Buffer): void {
@@ -137,11 +146,7 @@ export function redisTier(input: RedisTierOptions): L2Tier {
     },
     async acquire(key, request): Promise<AcquireResult> {
       const c = client()
-      if (request.tags.length > 0) {
-        await Promise.all(
-          request.tags.flatMap((tag) => [c.sadd(tagKey(tag), key), c.pexpire(tagKey(tag), request.tagTtlMs)]),
-        )
-      }
+      await addTags(key, request.tags, request.tagTtlMs)
       const reply = await c.concordAcquireBuffer(
         v(key),
         t(key),
@@ -229,12 +234,7 @@ export function redisTier(input: RedisTierOptions): L2Tier {
         ttlMs,
         announce && { channel: announce.channel, payload: announce.payloads[0] },
       )
-      await Promise.all(
-        tags.flatMap((tag) => [
-          c.sadd(tagKey(tag), key),
-          c.pexpire(tagKey(tag), Math.max(ttlMs, fenceTtlMs)),
-        ]),
-      )
+      await addTags(key, tags, Math.max(ttlMs, fenceTtlMs))
     },
     async invalidatePrefix(keyPrefix, fenceTtlMs) {
       const c = client()

@@ -206,6 +206,18 @@ export function tierContract(
       expect(await b.invalidateTag(tag, 60_000)).toEqual([])
     })
 
+    it("a tag's set lives as long as its longest-lived key: a shorter-lived key does not cut it short", async () => {
+      const tag = `tag:${++n}`
+      const long = key('long')
+      const short = key('short')
+      await a.write(long, blob('long'), 60_000, [tag], 60_000)
+      const started = await b.acquire(short, req({ tags: [tag], tagTtlMs: 100 }))
+      if (started.kind !== 'lease') throw new Error(started.kind)
+      await sleep(300)
+      expect((await b.invalidateTag(tag, 60_000)).sort()).toEqual([long, short].sort())
+      expect(await read(a, long)).toBeUndefined()
+    })
+
     it('write stores a value under a new token, fencing loads that started before', async () => {
       const k = key('write')
       const started = await a.acquire(k, req())
