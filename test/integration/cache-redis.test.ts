@@ -120,7 +120,11 @@ describe.each([
 
   it('sends no early copies when the tier and the bus are not known to share a server', async () => {
     const t = target()
-    const other: Target = 'url' in t ? { url: t.url.replace('127.0.0.1', 'localhost') } : t
+    // The same servers under another name: `sameRedis` compares host:port as configured.
+    const other: Target =
+      'url' in t
+        ? { url: t.url.replace('127.0.0.1', 'localhost') }
+        : { nodes: t.nodes.map((n) => ({ ...n, host: 'localhost' })) }
     const prefix = `${uniqueName('mixed')}:`
     const make = (id: string, l2: CacheOptions['l2']) =>
       createCache<number>({
@@ -129,8 +133,8 @@ describe.each([
         l2,
         bus: redisBus({ ...other, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
       })
-    const a = make('a', 'url' in t ? redisTier({ ...t, prefix }) : memoryTier())
-    const b = make('b', 'url' in t ? redisTier({ ...t, prefix }) : memoryTier())
+    const a = make('a', redisTier({ ...t, prefix }))
+    const b = make('b', redisTier({ ...t, prefix }))
     open.push(a as Cache<unknown>, b as Cache<unknown>)
     await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
     let db = 1
