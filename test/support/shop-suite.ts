@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningDemo, startDemo } from './demo.js'
 import { waitFor } from './wait.js'
@@ -281,6 +282,28 @@ export function shopSuite(name: string, args: string[], startTimeoutMs: number):
       const report = (await check.json()) as Json
       expect(report.keys).toBeGreaterThan(0)
       expect(report.checked).toBeGreaterThan(0)
+    })
+
+    it('keeps the internal routes out of reach of paths with dot segments', async () => {
+      // Sent as is (fetch would resolve the dots itself): a gateway that routed on the raw path forwarded these.
+      const { hostname, port } = new URL(demo.baseUrl)
+      const raw = (path: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest({ host: hostname, port, path, method: 'GET' }, (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          })
+          req.on('error', reject)
+          req.end()
+        })
+      expect(await raw('/products/3')).toBe(200)
+      for (const path of [
+        '/products/../internal/stats',
+        '/products/%2e%2e/internal/stats',
+        '/members/../internal/stats',
+      ]) {
+        expect(await raw(path)).toBe(404)
+      }
     })
 
     it('answers 404 for unknown ids and 400 for an instance of another service', async () => {

@@ -29,8 +29,12 @@ export function createGateway(
   const app = createApp()
 
   const forward = async (request: import('fastify').FastifyRequest) => {
-    const service = ROUTES.find(([pattern]) => pattern.test(request.url))?.[1]
-    if (!service) throw new HttpError(404, `no route ${request.method} ${request.url}`)
+    // Route on the path as the instance will resolve it: `/products/../internal/...` (or `%2e%2e`) matches
+    // `/products/*` as sent, but is `/internal/...` once resolved, and the internal routes are not public.
+    const resolved = new URL(request.url, 'http://gateway')
+    const url = resolved.pathname + resolved.search
+    const service = ROUTES.find(([pattern]) => pattern.test(url))?.[1]
+    if (!service) throw new HttpError(404, `no route ${request.method} ${url}`)
     const header = request.headers['x-instance']
     const requested = Array.isArray(header) ? header[0] : header
     const instance = directory.pick(service, requested)
@@ -38,7 +42,7 @@ export function createGateway(
       throw new HttpError(400, `x-instance ${requested} is not an instance of the ${service} service`)
     const response = await transport.request(instance, {
       method: request.method as 'GET' | 'POST' | 'PUT' | 'DELETE',
-      url: request.url,
+      url,
       body: request.body === undefined || request.body === '' ? undefined : request.body,
       headers: request.body === undefined ? {} : { 'content-type': 'application/json' },
     })
