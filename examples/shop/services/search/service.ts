@@ -71,16 +71,17 @@ export class SearchService {
 
   /** Re-projects one product from its source of truth (the checker's repair). */
   async repair(product: Product | undefined, id: number): Promise<void> {
-    await this.db.onShard(0, (tx) =>
-      product
-        ? tx.query(
-            `INSERT INTO search_products (id, name, price, version) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price, version = EXCLUDED.version,
-               deleted = false`,
-            [product.id, product.name, product.price, product.version],
-          )
-        : // Absent at the source: deleted. Keep the row as a tombstone so a late older event cannot revive it.
-          tx.query('UPDATE search_products SET deleted = true WHERE id = $1', [id]),
-    )
+    await (product
+      ? // Never older than what is there: an event projected after the checker read the source wins.
+        this.db.execute(
+          0,
+          `INSERT INTO search_products (id, name, price, version) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price, version = EXCLUDED.version,
+             deleted = false
+           WHERE search_products.version <= EXCLUDED.version`,
+          [product.id, product.name, product.price, product.version],
+        )
+      : // Absent at the source: deleted. Keep the row as a tombstone so a late older event cannot revive it.
+        this.db.execute(0, 'UPDATE search_products SET deleted = true WHERE id = $1', [id]))
   }
 }
