@@ -28,7 +28,18 @@ type Probed = { l1?: { value?: Versioned }; l2?: { value?: Versioned } }
  */
 export function mountAdmin(
   app: FastifyInstance,
-  options: { infra: Infra; directory: Directory; transport: Transport; token: string; registry: Registry },
+  options: {
+    infra: Infra
+    directory: Directory
+    transport: Transport
+    token: string
+    registry: Registry
+    /**
+     * Run the checker on its schedule (it repairs) and trace sampled writes. verify turns this off: it measures
+     * the shop as it is, and repairs or probe load from here would change what it measures. @default true
+     */
+    selfCheck?: boolean
+  },
 ) {
   const { infra, directory, transport } = options
   const ask = async <T>(instance: string, method: 'GET' | 'POST', url: string, body?: unknown) => {
@@ -152,12 +163,15 @@ export function mountAdmin(
       convergence: tracer,
     },
   })
-  checker.start()
+  const selfCheck = options.selfCheck ?? true
+  if (selfCheck) checker.start()
   return {
     checker,
     tracer,
     /** Follows a product write to every copy (a sampled share of them). */
-    track: (product: Product) => void tracer.track(String(product.id), product.version),
+    track: (product: Product) => {
+      if (selfCheck) void tracer.track(String(product.id), product.version)
+    },
     url: (baseUrl: string) => dashboardUrl(baseUrl, options.token),
     async close() {
       checker.stop()

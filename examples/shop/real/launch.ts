@@ -39,7 +39,7 @@ export interface RealShop {
  * Redis, NATS JetStream and three PostgreSQL primaries each with a streaming replica, all private.
  */
 export async function launchReal(
-  flags: { port: number; instances: number; seed: boolean; adminToken: string },
+  flags: { port: number; instances: number; seed: boolean; adminToken: string; selfCheck?: boolean },
   given?: RealEnv,
 ): Promise<RealShop> {
   const closers: (() => Promise<unknown>)[] = []
@@ -94,6 +94,7 @@ export async function launchReal(
         transport,
         token: flags.adminToken,
         registry: new Registry(),
+        selfCheck: flags.selfCheck,
       })
     },
     onProductWrite: (product) => admin?.track(product),
