@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { InvalidInputError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
 import { DbClosedError, ShardNotFoundError } from './errors.js'
 import { type MigrationReport, migrateNode, orderMigrations } from './migrations.js'
@@ -16,6 +17,8 @@ import type {
   ReplicaHealth,
   Tx,
 } from './types.js'
+
+const ISOLATIONS: readonly Isolation[] = ['read committed', 'repeatable read', 'serializable']
 
 const isNode = (v: unknown): v is NodeAdapter =>
   typeof v === 'object' &&
@@ -185,7 +188,12 @@ export function createShards(options: ShardsOptions): Shards {
   }
   const onShard = async <T>(shard: number, fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}) => {
     const i = shardIndex(shard)
-    return runTransaction(i, o.shards[i]!.primary, fn, opts.isolation ?? 'read committed', o.retry, logger)
+    const isolation = opts.isolation ?? 'read committed'
+    // It goes into the BEGIN statement's text (a level cannot be a parameter): only the three names pass.
+    if (!ISOLATIONS.includes(isolation)) {
+      throw new InvalidInputError(`isolation must be one of ${ISOLATIONS.join(', ')}`, { isolation })
+    }
+    return runTransaction(i, o.shards[i]!.primary, fn, isolation, o.retry, logger)
   }
   const readShardWithRoute = async <T>(
     shard: number,

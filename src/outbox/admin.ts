@@ -57,7 +57,7 @@ export async function listDeadLetters(
     shardList.map(async (shard) => {
       const { rows } = await shards.execute(
         shard,
-        `SELECT * FROM concord_outbox WHERE status = 'dead' ORDER BY seq LIMIT $1`,
+        `SELECT * FROM concord_outbox WHERE status = 'dead' ORDER BY dead_at, seq LIMIT $1`,
         [limit],
       )
       return rows.map((r) => ({
@@ -70,7 +70,11 @@ export async function listDeadLetters(
       }))
     }),
   )
-  return perShard.flat().slice(0, limit)
+  // Oldest first across shards, then cut: the limit must not favour the first shards.
+  return perShard
+    .flat()
+    .sort((a, b) => a.deadAt.localeCompare(b.deadAt))
+    .slice(0, limit)
 }
 
 /**

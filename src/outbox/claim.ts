@@ -169,13 +169,14 @@ WITH published AS (
   FROM unnest($2::bigint[], $3::text[], $4::double precision[], $5::boolean[]) AS f(seq, error, delay_ms, permanent)
   WHERE u.seq = f.seq AND (u.lease_owner IS NULL OR u.lease_owner = $6)
   RETURNING u.status
+), released AS (
+  UPDATE concord_outbox SET
+    locked_until = CASE WHEN $9::double precision > 0 THEN now() + $9::double precision * interval '1 millisecond' END,
+    lease_owner = NULL
+  WHERE seq = ANY($8::bigint[]) AND lease_owner = $6
 )
-UPDATE concord_outbox SET
-  locked_until = CASE WHEN $9::double precision > 0 THEN now() + $9::double precision * interval '1 millisecond' END,
-  lease_owner = NULL
-WHERE seq = ANY($8::bigint[]) AND lease_owner = $6`
-
-const DEAD_SQL = `SELECT count(*)::int AS dead FROM concord_outbox WHERE seq = ANY($1::bigint[]) AND status = 'dead'`
+-- The rows this settle dead-lettered (data-modifying CTEs run whether or not they are read).
+SELECT count(*) FILTER (WHERE status = 'dead')::int AS dead FROM failed`
 
 /**
  * Ends a claim in one statement: deletes what was published, records failures (backoff or dead letter), and
@@ -184,7 +185,7 @@ const DEAD_SQL = `SELECT count(*)::int AS dead FROM concord_outbox WHERE seq = A
  * Returns how many failed rows are now dead-lettered.
  */
 export async function settleClaim(q: Queryable, s: Settlement): Promise<{ deadLettered: number }> {
-  await q.query(
+  const { rows } = await q.query<{ dead: number }>(
     SETTLE_SQL,
     [
       s.published,
@@ -199,8 +200,6 @@ export async function settleClaim(q: Queryable, s: Settlement): Promise<{ deadLe
     ],
     { prepare: 'concord_outbox_settle' },
   )
-  if (s.failed.length === 0) return { deadLettered: 0 }
-  const { rows } = await q.query<{ dead: number }>(DEAD_SQL, [s.failed.map((f) => f.seq)])
   return { deadLettered: Number(rows[0]?.dead ?? 0) }
 }
 

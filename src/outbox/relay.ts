@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { backoffDelay } from '../broker/backoff.js'
-import type { EventEnvelope } from '../broker/envelope.js'
+import { type EventEnvelope, orderingKey } from '../broker/envelope.js'
 import type { Queryable } from '../db/types.js'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
@@ -146,11 +146,13 @@ export function createRelay(options: RelayOptions): Relay {
     const lsn = rows[0]!.lsn
     const plan = planRuns(rows, { 'concord-lsn': lsn, 'concord-shard': String(shard) })
     const outcome = await publishRuns(o.broker, plan.runs, claimedAt + o.lease / 2)
-    const published = new Set(outcome.published)
-    const events = plan.runs.flatMap((r) => r.rows.filter((x) => published.has(x.seq)).map((x) => x.event))
-    // The broker acknowledged them: this is their publish time, not the settle's (which only deletes the rows).
-    if (events.length > 0) o.onPublished?.(events, shard)
-    if (o.beforeSettle && events.length > 0) await o.beforeSettle(events, shard)
+    if ((o.onPublished || o.beforeSettle) && outcome.published.length > 0) {
+      const published = new Set(outcome.published)
+      const events = plan.runs.flatMap((r) => r.rows.filter((x) => published.has(x.seq)).map((x) => x.event))
+      // The broker acknowledged them: this is their publish time, not the settle's (which only deletes the rows).
+      o.onPublished?.(events, shard)
+      if (o.beforeSettle) await o.beforeSettle(events, shard)
+    }
     const brokerDown = outcome.brokerError !== undefined
     const downCount = brokerDown ? (brokerFailures.get(shard) ?? 0) + 1 : 0
     brokerFailures.set(shard, downCount)
@@ -299,7 +301,7 @@ function hitLimit(
   if (rows.length >= maxRows) return true
   const perRun = new Map<string, number>()
   for (const row of rows) {
-    const key = `${row.aggregateType}\u0000${row.aggregateId}`
+    const key = orderingKey(row)
     perRun.set(key, (perRun.get(key) ?? 0) + 1)
   }
   if (perRun.size >= aggregates) return true

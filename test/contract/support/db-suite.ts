@@ -199,6 +199,10 @@ export function dbContractSuite(adapter: string, target: DbSuiteTarget): void {
         )
         expect(result).toBe(isolation)
       }
+      // The level is part of the BEGIN statement's text, so anything else is refused before it reaches SQL.
+      await expect(
+        shards.withTransaction('iso', async () => 1, { isolation: 'serializable; DROP TABLE x' as never }),
+      ).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
     })
 
     it('refuses a transaction object used after its transaction ended', async () => {
