@@ -67,7 +67,7 @@ export function redisBus(input: RedisBusOptions): InvalidationBus {
       if (publisher === undefined) {
         // No auto-pipelining: it defers each write to a later tick (~0.3 ms at low load); the Batcher already
         // merges messages under load.
-        publisher = openRedis(options, 'concord-bus-pub', { enableAutoPipelining: false })
+        publisher = openRedis(options, 'concord-bus-pub')
         if (publisher.owned) publisher.client.on('error', () => {}) // surfaces as failed publishes
       }
       users++

@@ -258,8 +258,7 @@ export class Cache<T> {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.local.on = false
-    this.local.l1?.clear()
+    this.local.close()
     this.unregister?.()
     await Promise.allSettled([this.member?.close(), this.l2?.close()])
   }

@@ -29,7 +29,7 @@ export interface Flight {
 
 /** The outcome of asking L2 before loading: a blob to use, or what to load with (token, LSN, lease). */
 export type L2Start =
-  | { kind: 'blob'; blob: Buffer; handoff: boolean }
+  | { kind: 'blob'; blob: Buffer }
   | { kind: 'load'; token: string | undefined; lsn: string | undefined; leaseId: string | undefined }
 
 export interface LeaseSettings {
@@ -73,7 +73,7 @@ export async function startLoad(
         }),
       'acquire',
     )
-    if (acquired.kind === 'hit') return { kind: 'blob', blob: acquired.blob, handoff: false }
+    if (acquired.kind === 'hit') return { kind: 'blob', blob: acquired.blob }
     if (acquired.kind === 'lease') return { kind: 'load', token: acquired.token, lsn: acquired.lsn, leaseId }
     const remaining = deadline - Date.now()
     if (attempt >= 2 || remaining <= 0) {
@@ -89,7 +89,7 @@ export async function startLoad(
     const blob = now && blobExpiry(now) > Date.now() ? now : await waiting
     if (blob) {
       counters.leaseHandoffs++
-      return { kind: 'blob', blob, handoff: true }
+      return { kind: 'blob', blob }
     }
     if (blob === undefined) {
       // Timed out: the holder is slow or gone. Load ourselves (fenced by the token we hold).

@@ -68,10 +68,7 @@ export function redisTier(input: RedisTierOptions): L2Tier {
 
   function client(): RedisClient & Scripts {
     if (connection === undefined) {
-      // No auto-pipelining: reads are batched above (ReadBatch), and ioredis builds a Pipeline object per tick
-      // that copies every defined script onto itself; on the miss and invalidation paths that was a third of all
-      // allocation, and the young-generation collections it set off were most of the invalidation p99.
-      connection = openRedis(options, 'concord-tier', { enableAutoPipelining: false })
+      connection = openRedis(options, 'concord-tier')
       const c = connection.client
       c.on('error', () => {}) // failures reach callers as rejected commands
       c.defineCommand('concordAcquire', { numberOfKeys: 3, lua: ACQUIRE })
