@@ -222,7 +222,6 @@ export function redisTier(input: RedisTierOptions): L2Tier {
       return keys
     },
     async write(key, blob, ttlMs, tags, fenceTtlMs, announce) {
-      const c = client()
       await invalidateOne(
         key,
         undefined,

@@ -4,7 +4,7 @@ import { createShards, pgNode, type Shards } from '../../src/db/index.js'
 import { createInbox, createOutbox, createRelay, outboxMigrations } from '../../src/outbox/index.js'
 import { spawnOutboxChild } from '../support/outbox-spawn.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
-import { waitFor } from '../support/wait.js'
+import { sleep, waitFor } from '../support/wait.js'
 
 // kill -9 of a relay between the broker's ack and the DELETE: the rows stay, their lease runs out, another
 // relay publishes them again, and the consumer's inbox makes the effect happen once.
@@ -70,7 +70,7 @@ it('publishes again after the relay is killed between publish and mark; the effe
     statuses.push(r.status)
   })
   await waitFor(() => deliveries.length >= 5, { what: 'first publish delivered' })
-  await new Promise((resolve) => setTimeout(resolve, dedupWindow + 50))
+  await sleep(dedupWindow + 50)
 
   const republished: string[] = []
   const heir = createRelay({

@@ -3,7 +3,7 @@ import { type Broker, type EventEnvelope, MessageRejectedError, natsBroker } fro
 import { orderEvent } from '../support/broker-events.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
-import { waitFor } from '../support/wait.js'
+import { sleep, waitFor } from '../support/wait.js'
 
 const event = orderEvent
 
@@ -24,7 +24,7 @@ describe('nats broker: publish', () => {
       seen.push(e)
     })
     await waitFor(() => seen.length >= count, { timeoutMs: 10_000, what: `${count} events` })
-    await new Promise((r) => setTimeout(r, 300)) // nothing more arrives
+    await sleep(300) // nothing more arrives
     await sub.close()
     return seen
   }

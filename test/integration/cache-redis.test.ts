@@ -1,13 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  type Cache,
-  type CacheOptions,
-  createCache,
-  memoryTier,
-  redisBus,
-  redisTier,
-} from '../../src/cache/index.js'
+import { type Cache, type CacheOptions, createCache, redisBus, redisTier } from '../../src/cache/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 

@@ -13,6 +13,7 @@ import {
 } from 'concord/saga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sharedServices } from '../support/services/index.js'
+import { sleep } from '../support/wait.js'
 
 // One suite for every SagaLog adapter: memory, PGlite and PostgreSQL (two shards).
 
@@ -107,7 +108,7 @@ for (const target of targets) {
       const ids: string[] = []
       for (let i = 0; i < 6; i++) ids.push((await log.start(fresh(), short, [])).saga.id)
       const live = (await log.start(fresh(), p, [])).saga.id
-      await new Promise((r) => setTimeout(r, 20))
+      await sleep(20)
       const [x, y] = await Promise.all([log.claim(['test'], p, 4, [live]), log.claim(['test'], q, 4, [])])
       const claimed = [...x, ...y].map((s) => s.id)
       expect(new Set(claimed).size).toBe(claimed.length)

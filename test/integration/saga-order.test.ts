@@ -18,6 +18,7 @@ import {
   seed,
 } from '../support/saga-order.js'
 import { sharedServices } from '../support/services/index.js'
+import { sleep, waitFor } from '../support/wait.js'
 
 const STOCK = 1_000
 const POINTS = 10_000
@@ -243,7 +244,7 @@ describe('the order saga on three PostgreSQL shards', () => {
     const inputs = Array.from({ length: 20 }, () => order({ quantity: 1, points: 1 }))
     await Promise.allSettled(inputs.map((input) => doomed.run(def, input, { idempotencyKey: input.orderId })))
     await doomed.close()
-    await new Promise((resolve) => setTimeout(resolve, 400)) // the dead process's leases expire
+    await sleep(400) // the dead process's leases expire
     const recoverers = ['r1', 'r2', 'r3'].map((owner) => {
       const e = engine({ owner })
       e.register(def)
@@ -266,17 +267,18 @@ describe('the order saga on three PostgreSQL shards', () => {
   })
 })
 
-async function waitForRow(orderId: string): Promise<string> {
-  for (;;) {
-    const ids = await shards.scatter(async (q) =>
+function waitForRow(orderId: string): Promise<string> {
+  return waitFor(
+    async () =>
       (
-        await q.query("SELECT id FROM concord_saga WHERE idempotency_key = $1 AND status = 'RUNNING'", [
-          orderId,
-        ])
-      ).rows.map((r) => String((r as { id: string }).id)),
-    )
-    const id = ids.flat()[0]
-    if (id) return id
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+        await shards.scatter(async (q) =>
+          (
+            await q.query("SELECT id FROM concord_saga WHERE idempotency_key = $1 AND status = 'RUNNING'", [
+              orderId,
+            ])
+          ).rows.map((r) => String((r as { id: string }).id)),
+        )
+      ).flat()[0],
+    { intervalMs: 10, what: `the RUNNING saga row of ${orderId}` },
+  )
 }

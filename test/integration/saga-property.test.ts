@@ -106,7 +106,9 @@ describe('sagas under random failure and crash schedules', () => {
             await second.retry(saga.id)
             saga = await base.get(saga.id)
           }
-          if (saga) expect(['COMPLETED', 'COMPENSATED']).toContain(saga.status)
+          // Without a crash every start reached the log: only a crash may leave a saga unwritten.
+          if (!saga) expect(crashAfterWrites).toBeDefined()
+          else expect(['COMPLETED', 'COMPENSATED']).toContain(saga.status)
         }
         await second.close()
         expect((await conservation(shards, { stock: STOCK, points: POINTS })).broken).toEqual([])

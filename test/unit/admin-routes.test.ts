@@ -3,6 +3,7 @@ import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type AdminSources, adminRoutes, redactToken, tokenGuard } from '../../src/admin/index.js'
 import { createChecker } from '../../src/checker/index.js'
+import { sleep } from '../support/wait.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 let app: FastifyInstance | undefined
@@ -263,7 +264,7 @@ describe('adminRoutes', () => {
     expect(text).toContain('concord_admin_source_up{source="outbox"} 1')
     expect(text).toContain('# TYPE concord_checker_checked_total counter')
     pending = 9
-    await new Promise((r) => setTimeout(r, 150)) // one status per scrape, not reused by the next
+    await sleep(150) // one status per scrape, not reused by the next
     expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toContain(
       'concord_outbox_pending{shard="0"} 9',
     )

@@ -7,6 +7,7 @@ import {
   MalformedEventError,
   newEventId,
 } from '../../src/broker/index.js'
+import { sleep } from '../support/wait.js'
 
 const valid = (): EventEnvelope => ({
   id: newEventId(),
@@ -22,7 +23,7 @@ const valid = (): EventEnvelope => ({
 describe('event envelope', () => {
   it('makes UUIDv7 ids that sort by creation', async () => {
     const a = newEventId()
-    await new Promise((r) => setTimeout(r, 2))
+    await sleep(2)
     const b = newEventId()
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(a < b).toBe(true)

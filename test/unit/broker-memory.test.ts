@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { type EventEnvelope, memoryBroker, newEventId } from '../../src/broker/index.js'
+import { memoryBroker } from '../../src/broker/index.js'
+import { orderEvent } from '../support/broker-events.js'
 import { sleep, waitFor } from '../support/wait.js'
 
-const event = (version: number): EventEnvelope => ({
-  id: newEventId(),
-  aggregateType: 'order',
-  aggregateId: 'a',
-  aggregateVersion: version,
-  type: 'T',
-  payload: null,
-  headers: {},
-  createdAt: new Date().toISOString(),
-})
+const event = (version: number) => orderEvent('a', version, null)
 
 describe('memory broker', () => {
   it('forgets an id after the dedup window', async () => {

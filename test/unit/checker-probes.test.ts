@@ -9,7 +9,7 @@ import {
   createConvergenceTracer,
   httpProbe,
 } from '../../src/checker/index.js'
-import { waitFor } from '../support/wait.js'
+import { sleep, waitFor } from '../support/wait.js'
 
 type Row = { id: number; price: number; version: number }
 const TOKEN = 'probe-token-0123456789abcdef'
@@ -100,7 +100,7 @@ describe('cacheProbe and httpProbe', () => {
     const version = db.get('1')!.version + 1
     db.set('1', { id: 1, price: 30, version })
     const trace = tracer.track('1', version)!
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
     expect(tracer.stats().inFlight).toBe(1) // b's L1 still holds version 1 for now
     await a.invalidate('1') // drops a's L1, L2, and b's L1 over the bus
     const times = await trace

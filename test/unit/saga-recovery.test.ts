@@ -1,6 +1,7 @@
 import { defineSaga, memorySagaLog, type SagaEngine, type SagaStep, sagaEngine } from 'concord/saga'
 import { afterEach, describe, expect, it } from 'vitest'
 import { crashableLog } from '../support/saga-chaos.js'
+import { sleep } from '../support/wait.js'
 
 const fast = { attempts: 3, backoff: 1, maxBackoff: 2, timeout: 1_000 }
 const engines: SagaEngine[] = []
@@ -46,7 +47,7 @@ describe('saga recovery (memory log)', () => {
     const b = engine(inner, 'b')
     const resumed = defineSaga('order', steps(calls))
     b.register(resumed)
-    await new Promise((resolve) => setTimeout(resolve, 60)) // a's lease expires
+    await sleep(60) // a's lease expires
     expect(await b.recover()).toMatchObject({ resumed: 1, completed: 1 })
     const saga = (await inner.get(stuck!.id))!
     expect(saga.status).toBe('COMPLETED')
@@ -66,7 +67,7 @@ describe('saga recovery (memory log)', () => {
     const running = a.register(def).run({})
     const b = engine(log, 'b', 60)
     b.register(def)
-    await new Promise((resolve) => setTimeout(resolve, 150)) // > lease: a renews it
+    await sleep(150) // > lease: a renews it
     expect(await b.recover()).toMatchObject({ resumed: 0 })
     release()
     expect((await running).status).toBe('COMPLETED')
@@ -100,7 +101,7 @@ describe('saga recovery (memory log)', () => {
     const def = defineSaga('order', steps(calls))
     const started = await Promise.all(Array.from({ length: 30 }, (_, i) => doomed.submit(def, { i })))
     crash()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await sleep(50)
     const ids = started.map((s) => s.id)
     const before = (await inner.list({ limit: 100 })).filter((s) => s.status === 'RUNNING').map((s) => s.id)
     const resumedCalls: string[] = []
