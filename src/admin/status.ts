@@ -1,6 +1,7 @@
 import type { CheckerTotals } from '../checker/checker.js'
 import type { ConvergenceStats, Violation } from '../checker/tracer.js'
 import type { CheckReport } from '../checker/types.js'
+import { within } from '../within.js'
 import { AdminSourceError } from './errors.js'
 import type {
   AdminSources,
@@ -136,11 +137,7 @@ async function readCustom(
 const on = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x))
 
 function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+  return within(work, ms, () => new Error(`no answer within ${ms} ms`))
 }
 
 function replicaRow(r: ReplicaLag): ReplicaLag {

@@ -1,20 +1,4 @@
-/** Settles like `promise`, or rejects with `onTimeout()` once `ms` pass first; the timer never keeps Node alive. */
-export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms)
-    timer.unref()
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error) => {
-        clearTimeout(timer)
-        reject(error)
-      },
-    )
-  })
-}
+export { within } from '../within.js'
 
 /** A stop signal: `wait(ms)` sleeps unless `stop()` is called, which wakes every sleeper at once. */
 export class StopSignal {

@@ -1,7 +1,8 @@
 import { Cluster } from 'ioredis'
 import { z } from 'zod'
-import { ClosedError } from '../errors.js'
+import { ClosedError, TimeoutError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
+import { within } from '../within.js'
 import { Batcher } from './batcher.js'
 import type { BusConnectOptions, BusMember, BusMessage, EarlyDelivery, InvalidationBus } from './bus.js'
 import { BusPublishError } from './errors.js'
@@ -78,15 +79,12 @@ export function redisBus(input: RedisBusOptions): InvalidationBus {
       let seq = 0
       let closed = false
 
-      const send = (wire: WireMessage): Promise<unknown> => {
-        let timer: NodeJS.Timeout | undefined
-        return Promise.race([
+      const send = (wire: WireMessage): Promise<unknown> =>
+        within(
           publishOrdered(pub, channel, JSON.stringify(wire)),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('bus publish timed out')), options.publishTimeout)
-          }),
-        ]).finally(() => clearTimeout(timer))
-      }
+          options.publishTimeout,
+          () => new TimeoutError('bus publish', options.publishTimeout),
+        )
       const monitor = new BusMonitor({
         from,
         heartbeatTimeout,

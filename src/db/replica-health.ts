@@ -1,3 +1,4 @@
+import { within } from '../within.js'
 import { compareLsn, lsnDiff, maxLsn } from './lsn.js'
 import type { NodeAdapter, ReplicaHealth } from './types.js'
 
@@ -125,14 +126,7 @@ export class ShardHealth {
   }
 
   private timed<T>(work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`health check timed out after ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      )
-    })
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+    return within(work, this.timeoutMs, () => new Error(`health check timed out after ${this.timeoutMs} ms`))
   }
 }
 
