@@ -12,7 +12,9 @@ import { childTraceparent } from './trace.js'
 const schema = z.object({
   /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
   shards: z.custom<OutboxShards>(
-    (v) => typeof (v as OutboxShards)?.withTransaction === 'function',
+    (v) =>
+      typeof (v as OutboxShards)?.withTransaction === 'function' &&
+      typeof (v as OutboxShards)?.execute === 'function',
     'a Shards',
   ),
   /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
@@ -169,13 +171,12 @@ export function createInbox(options: InboxOptions): Inbox {
     async deadLetters(limit = 100) {
       const perShard = await Promise.all(
         shardList().map(async (shard) => {
-          const { result } = await o.shards.onShard(shard, (tx) =>
-            tx.query<Record<string, unknown>>(
-              `SELECT * FROM concord_inbox_dead_letter WHERE consumer = $1 ORDER BY dead_at LIMIT $2`,
-              [o.consumer, limit],
-            ),
+          const { rows } = await o.shards.execute(
+            shard,
+            `SELECT * FROM concord_inbox_dead_letter WHERE consumer = $1 ORDER BY dead_at LIMIT $2`,
+            [o.consumer, limit],
           )
-          return result.rows.map((r) => ({
+          return rows.map((r) => ({
             consumer: String(r.consumer),
             eventId: String(r.event_id),
             event: r.event,
@@ -211,14 +212,13 @@ export function createInbox(options: InboxOptions): Inbox {
     async prune(olderThanMs) {
       let total = 0
       for (const shard of shardList()) {
-        const { result } = await o.shards.onShard(shard, (tx) =>
-          tx.query(
-            `DELETE FROM concord_inbox WHERE consumer = $1 AND status = 'processed'
-             AND processed_at < now() - $2::double precision * interval '1 millisecond'`,
-            [o.consumer, olderThanMs],
-          ),
+        const { rowCount } = await o.shards.execute(
+          shard,
+          `DELETE FROM concord_inbox WHERE consumer = $1 AND status = 'processed'
+           AND processed_at < now() - $2::double precision * interval '1 millisecond'`,
+          [o.consumer, olderThanMs],
         )
-        total += result.rowCount
+        total += rowCount
       }
       return total
     },
