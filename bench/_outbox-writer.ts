@@ -2,8 +2,9 @@
 // run on their own event loop, as they would in their own process, so the relay (the main thread) does not
 // share its loop with the load generator. Times are absolute (timeOrigin + now), comparable across threads.
 import { parentPort, workerData } from 'node:worker_threads'
-import { createShards, pgNode } from 'concord/db'
+import { createShards } from 'concord/db'
 import { createOutbox } from 'concord/outbox'
+import { createPgNode } from 'concord/pg'
 
 export interface WriterInput {
   url: string
@@ -24,7 +25,7 @@ const input = workerData as WriterInput
 const now = () => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const shards = createShards({
-  shards: [{ primary: pgNode({ connectionString: input.url, max: 16, connectTimeout: '120s' }) }],
+  shards: [{ primary: createPgNode({ connectionString: input.url, max: 16, connectTimeout: '120s' }) }],
 })
 const outbox = createOutbox()
 const committed: [string, number][] = []

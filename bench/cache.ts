@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
-import type { InvalidationBus } from 'concord/bus'
-import { type Cache, createCache, redisBus, redisTier } from 'concord/cache'
+import type { InvalidationBus } from 'concord/cache'
+import { type Cache, createCache } from 'concord/cache'
+import { createRedisBus, createRedisTier } from 'concord/redis'
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { startRedis } from '../test/support/services/redis.js'
@@ -130,8 +131,8 @@ const concordOf = (
     name,
     instanceId,
     l1,
-    l2: redisTier({ url: redis.url, prefix: 'bench:' }),
-    bus: watched(redisBus({ url: redis.url, prefix: 'bench:bus:', heartbeatInterval: '1s' })),
+    l2: createRedisTier({ url: redis.url, prefix: 'bench:' }),
+    bus: watched(createRedisBus({ url: redis.url, prefix: 'bench:bus:', heartbeatInterval: '1s' })),
     ttl: '10m',
   })
 const waitHealthy = async (caches: Cache<unknown>[]) => {

@@ -9,7 +9,8 @@ import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createShards, pgNode, type Queryable } from 'concord/db'
+import { createShards, type Queryable } from 'concord/db'
+import { createPgNode } from 'concord/pg'
 import pg from 'pg'
 import { startPostgres } from '../test/support/services/postgres.js'
 
@@ -33,8 +34,8 @@ const raw = new pg.Pool({ connectionString: db.primaryUrl, max: concurrency })
 const shards = createShards({
   shards: [
     {
-      primary: pgNode({ connectionString: db.primaryUrl, max: concurrency }),
-      replicas: [pgNode({ connectionString: db.replicaUrl!, max: concurrency })],
+      primary: createPgNode({ connectionString: db.primaryUrl, max: concurrency }),
+      replicas: [createPgNode({ connectionString: db.replicaUrl!, max: concurrency })],
     },
   ],
   healthInterval: '500ms',

@@ -9,9 +9,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
-import { type EventEnvelope, natsBroker, newEventId } from 'concord/broker'
-import { createShards, pgNode } from 'concord/db'
+import { type EventEnvelope, newEventId } from 'concord/broker'
+import { createShards } from 'concord/db'
+import { createNatsBroker } from 'concord/nats'
 import { createOutbox, createRelay, outboxMigrations } from 'concord/outbox'
+import { createPgNode } from 'concord/pg'
 import { startNats } from '../test/support/services/nats.js'
 import { startPostgres } from '../test/support/services/postgres.js'
 import type { WriterInput, WriterReport } from './_outbox-writer.js'
@@ -50,12 +52,12 @@ const db = await pgServer.createDatabase('bench_outbox')
 // open-loop writers can queue up, and a failed write would leave a hole in the latency sample (a slow write
 // shows as a lower achievedRate instead).
 const shards = createShards({
-  shards: [{ primary: pgNode({ connectionString: db.primaryUrl, max: 16, connectTimeout: '120s' }) }],
+  shards: [{ primary: createPgNode({ connectionString: db.primaryUrl, max: 16, connectTimeout: '120s' }) }],
 })
 const relayShards = createShards({
-  shards: [{ primary: pgNode({ connectionString: db.primaryUrl, max: 8 }) }],
+  shards: [{ primary: createPgNode({ connectionString: db.primaryUrl, max: 8 }) }],
 })
-const broker = natsBroker({ servers: nats.url, streamPrefix: 'bench' })
+const broker = createNatsBroker({ servers: nats.url, streamPrefix: 'bench' })
 const outbox = createOutbox()
 
 const event = (a: number, v: number) => ({
@@ -258,7 +260,7 @@ try {
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     setup: {
       postgres: 'private PostgreSQL 15 primary (harness)',
-      broker: 'private nats-server JetStream (harness), concord natsBroker',
+      broker: 'private nats-server JetStream (harness), concord createNatsBroker',
       backlogEvents: N,
       naiveBacklogEvents: NAIVE_N,
       aggregates: AGGREGATES,

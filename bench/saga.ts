@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Shards } from 'concord/db'
 import {
+  createSagaEngine,
+  createSqlSagaLog,
   defineSaga,
-  pgSagaLog,
   type SagaStep,
   type StepContext,
-  sagaEngine,
   sagaSqlFromClients,
   sagaSqlFromShards,
 } from 'concord/saga'
@@ -78,12 +78,12 @@ async function rate(total: number, job: (i: number) => Promise<unknown>): Promis
 // Three pools per database in all (shards, log clients, DBOS) stay under max_connections (100).
 const pools =
   values.log === 'clients' ? dbs.map((d) => new pg.Pool({ connectionString: d.primaryUrl, max: POOL })) : []
-const log = pgSagaLog({
+const log = createSqlSagaLog({
   db: values.log === 'clients' ? sagaSqlFromClients(pools) : sagaSqlFromShards(shards),
 })
 
 // 1. Throughput: complete sagas, one run() per order.
-const engine = sagaEngine({ log, owner: 'bench' })
+const engine = createSagaEngine({ log, owner: 'bench' })
 const orders = engine.register(orderSaga(shards))
 await rate(200, () => orders.run(nextOrder('warm'))) // warm-up: pools, plans
 const sagasPerSec = await rate(SAGAS, async () => {
@@ -96,7 +96,7 @@ await engine.close()
 // a new process under the same name resumes them all.
 const recoverySecondsPer1000 = await (async () => {
   const chaos = crashableLog(log)
-  const dying = sagaEngine({ log: chaos.log, owner: 'bench-recovery', lease: 60_000 })
+  const dying = createSagaEngine({ log: chaos.log, owner: 'bench-recovery', lease: 60_000 })
   const real = orderSaga(shards)
   let hanging = 0
   const hang = (index: number): SagaStep<OrderInput> => ({
@@ -119,7 +119,7 @@ const recoverySecondsPer1000 = await (async () => {
   }
   while (hanging < RECOVER) await new Promise((resolve) => setTimeout(resolve, 20))
   chaos.crash()
-  const reborn = sagaEngine({ log, owner: 'bench-recovery', concurrency: CONCURRENCY })
+  const reborn = createSagaEngine({ log, owner: 'bench-recovery', concurrency: CONCURRENCY })
   reborn.register(real)
   const t0 = performance.now()
   const summary = await reborn.recover()

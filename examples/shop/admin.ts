@@ -1,4 +1,4 @@
-import { adminRoutes, dashboardUrl } from 'concord/admin'
+import { createAdminRoutes, dashboardUrl } from 'concord/admin'
 import {
   type Comparator,
   type Copy,
@@ -7,7 +7,8 @@ import {
   type Probe,
 } from 'concord/checker'
 import { createRelay } from 'concord/outbox'
-import { pgSagaLog, sagaEngine, sagaSqlFromShards } from 'concord/saga'
+import { checkerMetrics, tracerMetrics } from 'concord/prometheus'
+import { createSagaEngine, createSqlSagaLog, sagaSqlFromShards } from 'concord/saga'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Directory } from './gateway/directory.js'
@@ -115,7 +116,7 @@ export function mountAdmin(
     // A copy still catching up with a fresh write (within the promised bound) is not a divergence.
     confirmAfter: 1000,
     schedule: { every: '30s' },
-    registry: options.registry,
+    metrics: checkerMetrics(options.registry),
   })
 
   const probes: Probe[] = [
@@ -136,13 +137,17 @@ export function mountAdmin(
       read: async (id) => (await probe(instance, cache, id))[tier]?.value?.version ?? null,
     }
   }
-  const tracer = createConvergenceTracer({ probes, sampleRate: 0.2, registry: options.registry })
+  const tracer = createConvergenceTracer({
+    probes,
+    sampleRate: 0.2,
+    metrics: tracerMetrics(options.registry),
+  })
 
   // Read-only handles: status, dead letters and saga counts; the running relays and engines are elsewhere.
   const relay = createRelay({ shards: infra.shards, broker: infra.broker })
-  const sagas = sagaEngine({ log: pgSagaLog({ db: sagaSqlFromShards(infra.shards) }) })
+  const sagas = createSagaEngine({ log: createSqlSagaLog({ db: sagaSqlFromShards(infra.shards) }) })
 
-  adminRoutes(app, {
+  createAdminRoutes(app, {
     token: options.token,
     registry: options.registry,
     title: 'concord shop',

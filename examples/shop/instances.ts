@@ -1,7 +1,8 @@
 import type { Subscription } from 'concord/broker'
 import { type Cache, createCache } from 'concord/cache'
 import { createInbox, createInvalidator, createOutbox, createRelay, type Outbox } from 'concord/outbox'
-import { pgSagaLog, sagaEngine, sagaSqlFromShards } from 'concord/saga'
+import { registerCacheMetrics } from 'concord/prometheus'
+import { createSagaEngine, createSqlSagaLog, sagaSqlFromShards } from 'concord/saga'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import { z } from 'zod'
@@ -44,7 +45,7 @@ export interface Instance {
 const outbox: Outbox = createOutbox()
 
 function cacheFor<T>(context: InstanceContext, name: string, instanceId: string): Cache<T> {
-  return createCache<T>({
+  const cache = createCache<T>({
     name,
     instanceId,
     l1: { maxEntries: 10_000, ttl: context.l1Ttl },
@@ -52,8 +53,9 @@ function cacheFor<T>(context: InstanceContext, name: string, instanceId: string)
     bus: context.infra.bus,
     ttl: '10m',
     grace: '1m',
-    registry: context.registry,
   })
+  if (context.registry) registerCacheMetrics(context.registry, cache)
+  return cache
 }
 
 /** Internal routes every instance has: its stats, and a look at a cache entry for the checker and tracer. */
@@ -160,7 +162,10 @@ export function orderInstance(context: InstanceContext, name: string): Instance 
   const productInfo = cacheFor<ProductInfo | undefined>(context, ORDER_PRODUCT_CACHE, name)
   const products = new ServiceClient('product', directory, transport)
   const members = new ServiceClient('member', directory, transport)
-  const engine = sagaEngine({ log: pgSagaLog({ db: sagaSqlFromShards(infra.shards) }), owner: name })
+  const engine = createSagaEngine({
+    log: createSqlSagaLog({ db: sagaSqlFromShards(infra.shards) }),
+    owner: name,
+  })
   const saga = engine.register(orderSaga(infra.shards, products, members))
   const service = new OrderService(infra.shards, productInfo, products, members, engine, saga, outbox)
   const inbox = createInbox({ shards: infra.shards, consumer: 'order-product-info' })

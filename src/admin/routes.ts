@@ -43,7 +43,7 @@ const schema = z.object({
 
 export type AdminOptions = z.input<typeof schema>
 
-/** What `adminRoutes` gives back: the status collector and the registry `/metrics` serves. */
+/** What `createAdminRoutes` gives back: the status collector and the registry `/metrics` serves. */
 export interface AdminHandle {
   /** Collects the status now (what `GET /admin/consistency/status` answers). */
   status(): Promise<ConsistencyStatus>
@@ -66,7 +66,7 @@ export interface AdminHandle {
  *
  * @example
  * const registry = new Registry()
- * adminRoutes(app, {
+ * createAdminRoutes(app, {
  *   token: process.env.ADMIN_TOKEN!,
  *   registry,
  *   sources: {
@@ -80,8 +80,8 @@ export interface AdminHandle {
  *   },
  * })
  */
-export function adminRoutes(app: FastifyInstance, options: AdminOptions): AdminHandle {
-  const o = parseOptions('adminRoutes', schema, options)
+export function createAdminRoutes(app: FastifyInstance, options: AdminOptions): AdminHandle {
+  const o = parseOptions('createAdminRoutes', schema, options)
   const registry = o.registry ?? new Registry()
   const matches = tokenGuard(o.token)
   const guard = requireToken(matches)

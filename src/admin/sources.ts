@@ -1,5 +1,4 @@
-import type { Checker } from '../checker/checker.js'
-import type { ConvergenceTracer } from '../checker/tracer.js'
+import type { Checker, ConvergenceTracer } from '../checker/kit.js'
 
 /**
  * What the status API reads. Each section is a small provider the application wires to its own parts; a

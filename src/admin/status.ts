@@ -1,6 +1,4 @@
-import type { CheckerTotals } from '../checker/checker.js'
-import type { ConvergenceStats, Violation } from '../checker/tracer.js'
-import type { CheckReport } from '../checker/types.js'
+import type { CheckerTotals, CheckReport, ConvergenceStats, Violation } from '../checker/kit.js'
 import { within } from '../within.js'
 import { AdminSourceError } from './errors.js'
 import type {

@@ -1,8 +1,8 @@
 /**
- * concord/broker: the event broker port and its adapters (memory, NATS JetStream, Redis Streams).
+ * concord/broker: the event broker port (adapters: concord/memory, concord/nats, concord/redis).
  * Every adapter passes the same contract suite (test/contract/support/broker-suite.ts); see README.md here for the semantics.
  */
-export type { BackoffPolicy } from './backoff.js'
+export type { BackoffPolicy } from '../backoff.js'
 export { decodeEnvelope, type EventEnvelope, encodeEnvelope, newEventId, orderingKey } from './envelope.js'
 export {
   BrokerUnavailableError,
@@ -10,13 +10,6 @@ export {
   MalformedEventError,
   MessageRejectedError,
 } from './errors.js'
-export { type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from './memory-broker.js'
-export { type NatsBrokerOptions, natsBroker } from './nats-broker.js'
-export {
-  type RedisStreamsBroker,
-  type RedisStreamsBrokerOptions,
-  redisStreamsBroker,
-} from './redis-streams-broker.js'
 export type { SubscribeOptions } from './subscribe-options.js'
 export type {
   Broker,

@@ -1,4 +1,4 @@
-import { backoffDelay } from './backoff.js'
+import { backoffDelay } from '../backoff.js'
 import { decodeEnvelope, type EventEnvelope, orderingKey } from './envelope.js'
 import { DeliveryLimitError, type MalformedEventError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './subscribe-options.js'

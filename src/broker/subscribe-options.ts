@@ -1,6 +1,6 @@
 import { z } from 'zod'
+import { backoffSchema } from '../backoff.js'
 import { duration, parseOptions } from '../options.js'
-import { backoffSchema } from './backoff.js'
 import type { DeadLetter } from './types.js'
 
 const subscribeSchema = z.object({

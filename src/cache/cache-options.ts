@@ -1,8 +1,7 @@
-import type { Registry } from 'prom-client'
 import { z } from 'zod'
-import type { InvalidationBus } from '../bus/bus.js'
+import type { InvalidationBus } from '../bus/kit.js'
 import { duration } from '../options.js'
-import { jsonSerializer, msgpackSerializer, type Serializer } from './serializer.js'
+import { jsonSerializer, type Serializer } from './serializer.js'
 import type { L2Tier } from './tier.js'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
@@ -20,9 +19,9 @@ export const cacheOptionsSchema = z.object({
       z.object({ maxEntries: z.number().int().positive().default(10_000), ttl: duration.optional() }),
     ])
     .default({ maxEntries: 10_000 }),
-  /** The shared tier (`redisTier(...)` or `memoryTier()`); none means L1 only. */
+  /** The shared tier (`createRedisTier(...)` or `createMemoryTier()`); none means L1 only. */
   l2: z.custom<L2Tier>((v) => isObject(v) && typeof v.acquire === 'function', 'an L2 tier').optional(),
-  /** Cross-instance invalidation (`redisBus(...)` or `memoryBus()`); none means a single instance. */
+  /** Cross-instance invalidation (`createRedisBus(...)` or `createMemoryBus()`); none means a single instance. */
   bus: z.custom<InvalidationBus>((v) => isObject(v) && typeof v.connect === 'function', 'a bus').optional(),
   /** Freshness of a value. @default '5m' */
   ttl: duration.default(300_000),
@@ -32,14 +31,14 @@ export const cacheOptionsSchema = z.object({
   grace: duration.default(0),
   /** When set, a loader result of `undefined` is cached this long (negative caching). @default off */
   negativeTtl: duration.optional(),
-  /** `'json'` (keeps Date and BigInt), `'msgpack'`, or your own. @default 'json' */
+  /** `'json'` (keeps Date and BigInt), or a Serializer (`msgpackSerializer()` of concord/msgpack). @default 'json' */
   serializer: z
     .union([
-      z.enum(['json', 'msgpack']),
+      z.literal('json'),
       z.custom<Serializer>((v) => isObject(v) && typeof v.serialize === 'function', 'a serializer'),
     ])
     .default('json')
-    .transform((s) => (s === 'json' ? jsonSerializer() : s === 'msgpack' ? msgpackSerializer() : s)),
+    .transform((s) => (s === 'json' ? jsonSerializer() : s)),
   /** Bound on every L2 call. @default '250ms' */
   l2Timeout: duration.default(250),
   /** Circuit breaker: consecutive L2 failures that open it, and how long it stays open. @default 5, '2s' */
@@ -57,8 +56,6 @@ export const cacheOptionsSchema = z.object({
   fenceTtl: duration.default(600_000),
   /** Aborts (`ctx.signal`) and abandons a load running longer than this. @default none */
   loadTimeout: duration.optional(),
-  /** A prom-client Registry to register this cache's metrics in. @default none (no global side effects) */
-  registry: z.custom<Registry>((v) => isObject(v) && typeof v.registerMetric === 'function').optional(),
   /** Called with every cache fault that was absorbed (L2 errors, bus errors, bad entries), for logging. */
   onError: z.custom<(error: unknown) => void>((v) => typeof v === 'function').optional(),
 })

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import type { BusMember, EarlyDelivery, ReceivedMessage } from '../bus/bus.js'
+import type { BusMember, EarlyDelivery, ReceivedMessage } from '../bus/kit.js'
 import { ClosedError, InvalidInputError, SerializationError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import {
@@ -15,7 +15,6 @@ import { L2Guard } from './guard.js'
 import type { Loader } from './lease.js'
 import { LocalState } from './local.js'
 import { isLsn } from './lsn.js'
-import { registerMetrics } from './metrics.js'
 import { type ParsedEntryOptions, ReadPath } from './read-path.js'
 import { RecentWrites } from './recent-writes.js'
 import { type CacheStats, newCounters, snapshot } from './stats.js'
@@ -33,7 +32,7 @@ export interface Inspection<T> {
 }
 
 /**
- * A multi-level cache: L1 (in-process LRU) -> L2 (`memoryTier` / `redisTier`) -> loader, with cross-instance
+ * A multi-level cache: L1 (in-process LRU) -> L2 (`createMemoryTier` / `createRedisTier`) -> loader, with cross-instance
  * invalidation over a bus and fenced fills (see DESIGN.md, C1-C3). Reads never throw cache faults.
  */
 export class Cache<T> {
@@ -52,7 +51,6 @@ export class Cache<T> {
   private readonly recent: RecentWrites
   private readonly reads: ReadPath
   private closed = false
-  private readonly unregister: (() => void) | undefined
 
   constructor(options: CacheOptions) {
     const o = parseOptions('createCache', cacheOptionsSchema, options)
@@ -92,7 +90,6 @@ export class Cache<T> {
     })
     const early = this.member?.early
     this.early = early && this.l2?.announces?.(early.endpoint) ? early : undefined
-    this.unregister = o.registry ? registerMetrics(o.registry, this) : undefined
   }
 
   /**
@@ -259,7 +256,6 @@ export class Cache<T> {
     if (this.closed) return
     this.closed = true
     this.local.close()
-    this.unregister?.()
     await Promise.allSettled([this.member?.close(), this.l2?.close()])
   }
 

@@ -1,4 +1,4 @@
-import { compareLsn } from '../db/lsn.js'
+import { compareLsn } from '../db/kit.js'
 
 // One pg_lsn implementation for the whole package (concord/db's); the cache adds only its variadic max.
 export { compareLsn, isLsn, lsnToBigInt } from '../db/lsn.js'

@@ -1,4 +1,3 @@
-import { Packr } from 'msgpackr'
 import { SerializationError } from '../errors.js'
 
 /**
@@ -76,31 +75,6 @@ export function jsonSerializer(): Serializer {
         return data[offset] === 0x31 ? JSON.parse(text, reviver) : JSON.parse(text)
       } catch (error) {
         throw new SerializationError(`cannot parse cached JSON: ${(error as Error).message}`, {
-          cause: error,
-        })
-      }
-    },
-  }
-}
-
-/** msgpackr: smaller and faster for large values; keeps Date, BigInt, Map and Set natively. */
-export function msgpackSerializer(): Serializer {
-  const packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: true })
-  return {
-    name: 'msgpack',
-    serialize(value) {
-      if (value === undefined) throw new SerializationError('cannot serialise undefined')
-      try {
-        return packr.pack(value)
-      } catch (error) {
-        throw new SerializationError(`cannot serialise value: ${(error as Error).message}`, { cause: error })
-      }
-    },
-    deserialize(data, offset) {
-      try {
-        return packr.unpack(data.subarray(offset))
-      } catch (error) {
-        throw new SerializationError(`cannot parse cached msgpack: ${(error as Error).message}`, {
           cause: error,
         })
       }

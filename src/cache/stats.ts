@@ -1,4 +1,4 @@
-import type { BusMemberStats } from '../bus/bus.js'
+import type { BusMemberStats } from '../bus/kit.js'
 import type { CircuitState, L2Guard } from './guard.js'
 
 export function newCounters() {

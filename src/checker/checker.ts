@@ -1,11 +1,9 @@
-import type { Registry } from 'prom-client'
 import { z } from 'zod'
 import { ClosedError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
 import { AlertFailedError, type ComparatorFailedError, DuplicateNameError } from './errors.js'
-import { checkerMetrics } from './metrics.js'
 import { runCheck } from './run.js'
-import type { CheckReport, Comparator } from './types.js'
+import type { CheckerMetrics, CheckReport, Comparator } from './types.js'
 
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', what)
 const isComparator = (v: unknown): v is Comparator => {
@@ -47,9 +45,12 @@ const schema = z.object({
       hook: fn<(report: CheckReport) => void | Promise<void>>('a function (report) => void'),
     })
     .optional(),
-  /** Where the checker's metrics go. @default none (no global side effects) */
-  registry: z
-    .custom<Registry>((v) => typeof (v as Registry)?.registerMetric === 'function', 'a prom-client Registry')
+  /** Where each run's report is counted: `checkerMetrics(registry)` of concord/prometheus. @default none */
+  metrics: z
+    .custom<CheckerMetrics>(
+      (v) => typeof (v as CheckerMetrics)?.record === 'function',
+      'a CheckerMetrics ({ record })',
+    )
     .optional(),
   /** Reports kept by `history()`. @default 50 */
   historySize: z.number().int().positive().default(50),
@@ -117,7 +118,6 @@ export function createChecker(options: CheckerOptions): Checker {
       copies.add(copy.name)
     }
   }
-  const record = o.registry ? checkerMetrics(o.registry) : undefined
   const reports: CheckReport[] = []
   const totals: CheckerTotals = { runs: 0, checked: 0, inconsistent: 0, repaired: 0, errors: 0 }
   const onError = o.onError ?? (() => {})
@@ -145,7 +145,7 @@ export function createChecker(options: CheckerOptions): Checker {
     totals.inconsistent += report.inconsistent
     totals.repaired += report.repaired
     totals.errors += report.errors
-    record?.(report)
+    o.metrics?.record(report)
     if (o.alert && report.inconsistent > o.alert.threshold) {
       try {
         await o.alert.hook(report)

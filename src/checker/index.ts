@@ -29,6 +29,7 @@ export {
   type Violation,
 } from './tracer.js'
 export type {
+  CheckerMetrics,
   CheckReport,
   Comparator,
   ComparatorReport,
@@ -36,6 +37,7 @@ export type {
   CopyCounts,
   Divergence,
   DivergenceKind,
+  TracerMetrics,
   Version,
   Versioned,
 } from './types.js'

@@ -1,4 +1,4 @@
-import type { Inspection } from '../cache/cache.js'
+import type { Inspection } from '../cache/kit.js'
 import type { Probe } from './tracer.js'
 import type { Copy, Version } from './types.js'
 

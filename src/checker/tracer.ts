@@ -1,11 +1,9 @@
-import type { Registry } from 'prom-client'
 import { z } from 'zod'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
 import { compareVersions } from './compare.js'
 import { DuplicateNameError, message } from './errors.js'
-import { tracerMetrics } from './metrics.js'
-import type { Version } from './types.js'
+import type { TracerMetrics, Version } from './types.js'
 import { Window } from './window.js'
 
 /** One copy the tracer watches: an instance's L1 (through an internal call), L2, another cache, a projection. */
@@ -44,13 +42,9 @@ const schema = z.object({
   maxViolations: z.number().int().nonnegative().default(100),
   /** Convergence times kept per path for the percentiles in `stats()`. @default 1000 */
   window: z.number().int().positive().default(1000),
-  /** Histogram buckets of `concord_convergence_seconds`. */
-  buckets: z
-    .array(z.number().positive())
-    .min(1)
-    .default([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
-  registry: z
-    .custom<Registry>((v) => typeof (v as Registry)?.registerMetric === 'function', 'a prom-client Registry')
+  /** Where convergence times and violations are counted: `tracerMetrics(registry)` of concord/prometheus. */
+  metrics: z
+    .custom<TracerMetrics>((v) => typeof (v as TracerMetrics)?.observe === 'function', 'a TracerMetrics')
     .optional(),
   /** Decides sampling; tests pass their own. @default Math.random */
   random: z.custom<() => number>((v) => typeof v === 'function').default(() => Math.random),
@@ -129,7 +123,7 @@ export function createConvergenceTracer(options: ConvergenceTracerOptions): Conv
     if (paths.has(probe.path)) throw new DuplicateNameError('probe path', probe.path)
     paths.set(probe.path, { probe, converged: 0, fast: 0, violations: 0, window: new Window(o.window) })
   }
-  const m = o.registry ? tracerMetrics(o.registry, o.buckets) : undefined
+  const m = o.metrics
   const violations: Violation[] = []
   const counts = { traced: 0, skipped: 0, dropped: 0, inFlight: 0 }
   const timers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>()

@@ -118,3 +118,18 @@ export interface CheckReport {
   /** The first failures' messages (up to `maxSamples`). */
   errorSamples: { comparator: string; copy?: string; key?: string; step: string; message: string }[]
 }
+
+/** Where a checker counts its runs (a port: concord/prometheus's `checkerMetrics(registry)` is one adapter). */
+export interface CheckerMetrics {
+  record(report: CheckReport): void
+}
+
+/** Where a convergence tracer counts (a port: concord/prometheus's `tracerMetrics(registry)` is one adapter). */
+export interface TracerMetrics {
+  /** A sampled write showed in `path` after `seconds`. */
+  observe(path: string, seconds: number): void
+  /** A sampled write did not show in `path` within the tracer's timeout. */
+  violation(path: string): void
+  /** Hands over the tracer's "converged within 1 s" share, read when metrics are collected. */
+  share(read: () => number): void
+}

@@ -3,6 +3,7 @@
  * the primary and return the commit LSN; reads go to a replica that has replayed a given LSN, else to the
  * primary (read-your-writes across replicas, and replica-safe cache fills: C4).
  */
+
 export {
   DbClosedError,
   isConnectionError,
@@ -15,10 +16,6 @@ export {
 export { compareLsn, formatLsn, isLsn, lsnDiff, lsnToBigInt } from './lsn.js'
 export type { MigrationReport } from './migrations.js'
 export { orderMigrations } from './migrations.js'
-export type { PgNodeOptions } from './pg-node.js'
-export { pgNode } from './pg-node.js'
-export type { PgliteNodeOptions } from './pglite-node.js'
-export { pgliteNode } from './pglite-node.js'
 export type { MaxLag } from './replica-health.js'
 export type { ReadOptions } from './router.js'
 export type { ShardMap } from './shard-map.js'

@@ -26,7 +26,7 @@ const isNode = (v: unknown): v is NodeAdapter =>
   ['query', 'session', 'transaction', 'listen', 'close'].every(
     (m) => typeof (v as Record<string, unknown>)[m] === 'function',
   )
-const node = z.custom<NodeAdapter>(isNode, 'a node adapter: pgNode(...) or pgliteNode(...)')
+const node = z.custom<NodeAdapter>(isNode, 'a node adapter: createPgNode(...) or createPgliteNode(...)')
 
 const schema = z.object({
   /** One entry per shard, in shard order. */

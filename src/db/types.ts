@@ -11,7 +11,7 @@ export interface QueryOptions {
   /**
    * Prepare the statement under this name, once per connection: later runs skip parsing and analysis (for
    * concord's claim query on a short queue, a 0.84 ms round trip becomes 0.22 ms). One name, one text.
-   * A hint: adapters without prepared statements, and `pgNode({ prepare: false })`, run the text as usual.
+   * A hint: adapters without prepared statements, and `createPgNode({ prepare: false })`, run the text as usual.
    */
   prepare?: string
 }
@@ -46,7 +46,7 @@ export interface Session extends Queryable {
 
 /**
  * One PostgreSQL server (a primary or a replica) behind a small port, so the routing code does not know
- * which client library talks to it. `pgNode` and `pgliteNode` are the two adapters.
+ * which client library talks to it. `createPgNode` and `createPgliteNode` are the two adapters.
  */
 export interface NodeAdapter {
   readonly kind: 'pg' | 'pglite' | (string & {})

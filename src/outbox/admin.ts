@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '../broker/envelope.js'
+import type { EventEnvelope } from '../broker/kit.js'
 import { DeadLetterNotFoundError } from './errors.js'
 import type { OutboxShards } from './ports.js'
 

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/types.js'
+import type { Queryable } from '../db/kit.js'
 
 /**
  * The relay's SQL. Claiming is by aggregate, with row leases taken under FOR UPDATE SKIP LOCKED:

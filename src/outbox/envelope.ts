@@ -1,5 +1,4 @@
-import { type EventEnvelope, newEventId } from '../broker/envelope.js'
-import { MalformedEventError } from '../broker/errors.js'
+import { type EventEnvelope, MalformedEventError, newEventId } from '../broker/kit.js'
 import { withTraceContext } from './trace.js'
 
 export type { EventEnvelope }

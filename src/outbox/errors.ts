@@ -1,4 +1,4 @@
-import { MalformedEventError } from '../broker/errors.js'
+import { MalformedEventError } from '../broker/kit.js'
 import { ConcordError } from '../errors.js'
 
 export { MalformedEventError }

@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import type { SubscribeOptions } from '../broker/subscribe-options.js'
-import type { Subscription } from '../broker/types.js'
+import type { SubscribeOptions, Subscription } from '../broker/kit.js'
 import { parseOptions } from '../options.js'
 import type { InvalidationBroker } from './ports.js'
 import { INVALIDATION_TOPIC, INVALIDATION_TYPE } from './writer.js'

@@ -1,4 +1,4 @@
-import type { Migration } from '../db/types.js'
+import type { Migration } from '../db/kit.js'
 
 /**
  * The outbox and inbox tables, applied to every shard by `shards.migrate(outboxMigrations)`.

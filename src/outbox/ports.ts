@@ -1,5 +1,5 @@
-import type { Broker } from '../broker/types.js'
-import type { Shards } from '../db/shards.js'
+import type { Broker } from '../broker/kit.js'
+import type { Shards } from '../db/kit.js'
 
 /**
  * The parts of concord/db's `Shards` and concord/broker's `Broker` the outbox uses. Declared as subsets so a

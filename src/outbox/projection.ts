@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/types.js'
+import type { Queryable } from '../db/kit.js'
 import { InvalidIdentifierError } from './errors.js'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/

@@ -1,5 +1,5 @@
-import type { EventEnvelope } from '../broker/envelope.js'
-import { BrokerUnavailableError, MalformedEventError, MessageRejectedError } from '../broker/errors.js'
+import type { EventEnvelope } from '../broker/kit.js'
+import { BrokerUnavailableError, MalformedEventError, MessageRejectedError } from '../broker/kit.js'
 import { ClosedError, TimeoutError } from '../errors.js'
 import type { ClaimedRow } from './claim.js'
 import type { OutboxBroker } from './ports.js'

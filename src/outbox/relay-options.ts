@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { type BackoffPolicy, backoffSchema } from '../broker/backoff.js'
-import type { EventEnvelope } from '../broker/envelope.js'
+import { type BackoffPolicy, backoffSchema } from '../backoff.js'
+import type { EventEnvelope } from '../broker/kit.js'
 import { duration } from '../options.js'
 import type { OutboxBroker, OutboxShards } from './ports.js'
 

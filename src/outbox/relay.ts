@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { backoffDelay } from '../broker/backoff.js'
-import { type EventEnvelope, orderingKey } from '../broker/envelope.js'
-import type { Queryable } from '../db/types.js'
+import { backoffDelay } from '../backoff.js'
+import { type EventEnvelope, orderingKey } from '../broker/kit.js'
+import type { Queryable } from '../db/kit.js'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import {

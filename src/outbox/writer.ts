@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { checkName } from '../broker/names.js'
-import type { Queryable } from '../db/types.js'
+import { checkName } from '../broker/kit.js'
+import type { Queryable } from '../db/kit.js'
 import { InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { type EventEnvelope, type EventInput, newEventId, prepareEvent } from './envelope.js'

@@ -39,7 +39,7 @@ export class EngineCore {
   closed = false
 
   constructor(input: SagaEngineOptions) {
-    this.options = parseOptions('sagaEngine', engineOptionsSchema, input)
+    this.options = parseOptions('createSagaEngine', engineOptionsSchema, input)
     this.lease = Object.freeze({ owner: this.options.owner ?? defaultOwner(), ms: this.options.lease })
     this.keeper = new LeaseKeeper(this.options.log, this.lease)
   }

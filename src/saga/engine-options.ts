@@ -26,7 +26,7 @@ export interface SagaEvent {
 
 export const engineOptionsSchema = z
   .object({
-    /** Where sagas are kept: `pgSagaLog(...)` (durable) or `memorySagaLog()`. */
+    /** Where sagas are kept: `createSqlSagaLog(...)` (durable) or `createMemorySagaLog()`. */
     log: z.custom<SagaLog>((v) => typeof v === 'object' && v !== null && 'save' in v, 'a SagaLog'),
     /**
      * This process's name on the leases it takes. A process restarted under the same name takes its

@@ -25,7 +25,7 @@ export interface RecoverySummary {
   interrupted: number
 }
 
-/** Orchestrates sagas on a durable log. Create it with `sagaEngine()`. */
+/** Orchestrates sagas on a durable log. Create it with `createSagaEngine()`. */
 export interface SagaEngine {
   /** The name on this process's leases. */
   readonly owner: string
@@ -58,12 +58,12 @@ export interface SagaEngine {
  * Creates a saga engine (orchestrator) over a saga log.
  *
  * @example
- * const engine = sagaEngine({ log: pgSagaLog({ db: sagaSqlFromShards(shards) }), onAlert: page })
+ * const engine = createSagaEngine({ log: createSqlSagaLog({ db: sagaSqlFromShards(shards) }), onAlert: page })
  * const orders = engine.register(orderSaga)
  * await engine.start() // resume what an earlier process left unfinished
  * const outcome = await orders.run(order, { idempotencyKey: order.id })
  */
-export function sagaEngine(options: SagaEngineOptions): SagaEngine {
+export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   const core = new EngineCore(options)
   const log = core.log
   let timer: NodeJS.Timeout | undefined

@@ -5,6 +5,7 @@
  * lease, so any process can resume an unfinished saga after a crash: forward, or compensating in reverse.
  * Every saga ends COMPLETED, COMPENSATED or visibly NEEDS_ATTENTION.
  */
+
 export type {
   Choreography,
   ChoreographyDefinition,
@@ -15,7 +16,7 @@ export { defineChoreography, processHandler, reactOnce, undoOnce } from './chore
 export type { RetryPolicy, SagaDefinition, SagaStep, StepContext, StepKind } from './define.js'
 export { defineSaga } from './define.js'
 export type { RecoverySummary, RegisteredSaga, SagaEngine } from './engine.js'
-export { sagaEngine } from './engine.js'
+export { createSagaEngine } from './engine.js'
 export type { RunOptions } from './engine-core.js'
 export { sagaIdFor } from './engine-core.js'
 export type { SagaEngineOptions, SagaEvent } from './engine-options.js'
@@ -28,13 +29,12 @@ export {
   SagaStateError,
   SagaStepRejectedError,
 } from './errors.js'
-export { memorySagaLog } from './memory-log.js'
 export type { SagaMigration } from './migrations.js'
 export { sagaMigrations } from './migrations.js'
 export { compensateOnce, once } from './once.js'
 export type { SagaOutcome } from './outcome.js'
-export type { PgSagaLogOptions } from './pg-log.js'
-export { pgSagaLog } from './pg-log.js'
+export type { SqlSagaLogOptions } from './pg-log.js'
+export { createSqlSagaLog } from './pg-log.js'
 export type { SagaSql, ShardsLike, SqlQueryable } from './sql.js'
 export { sagaSqlFromClients, sagaSqlFromShards } from './sql.js'
 export type {

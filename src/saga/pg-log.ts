@@ -22,7 +22,7 @@ const schema = z
   })
   .strict()
 
-export type PgSagaLogOptions = z.input<typeof schema>
+export type SqlSagaLogOptions = z.input<typeof schema>
 
 const COLUMNS =
   'id, name, idempotency_key, input, status, step_cursor, steps, error, attention, created_at, updated_at'
@@ -39,8 +39,8 @@ const LEASE_END = "now() + ($L::int * interval '1 millisecond')"
  * four per three-step saga, spread over all primaries instead of loading one; a shard that is down stalls
  * only its own share of sagas. `recover()`, lists and counts ask every shard.
  */
-export function pgSagaLog(options: PgSagaLogOptions): SagaLog {
-  const o = parseOptions('pgSagaLog', schema, options)
+export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
+  const o = parseOptions('createSqlSagaLog', schema, options)
   const db = o.db
   const shardOf = (id: string) => o.coordinator ?? fnv1a(id) % db.count
   const all = <T>(fn: (shard: number) => Promise<T>) =>

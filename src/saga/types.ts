@@ -91,7 +91,7 @@ export type NewSaga = Omit<SagaRecord, 'createdAt' | 'updatedAt'>
 /**
  * Where sagas are stored. A write happens only while the writer holds the saga's lease (the owner
  * column matches), so a process that lost its lease can never overwrite the new holder's progress.
- * Adapters: `pgSagaLog` (durable, PostgreSQL or PGlite), `memorySagaLog` (tests, single process).
+ * Adapters: `createSqlSagaLog` (durable, PostgreSQL or PGlite), `createMemorySagaLog` (tests, single process).
  */
 export interface SagaLog {
   /**

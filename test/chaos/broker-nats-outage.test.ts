@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Broker, BrokerUnavailableError, natsBroker } from '../../src/broker/index.js'
+import { type Broker, BrokerUnavailableError } from '../../src/broker/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { orderEvent } from '../support/broker-events.js'
 import { type NatsServer, startNats } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
@@ -11,7 +12,7 @@ describe('nats broker: server stopped while publishing', () => {
   let broker: Broker
   beforeAll(async () => {
     nats = await startNats()
-    broker = natsBroker({
+    broker = createNatsBroker({
       servers: nats.url,
       streamPrefix: 'chaos',
       publishTimeout: '1s',

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Cache, type CacheOptions, createCache, redisBus, redisTier } from '../../src/cache/index.js'
+import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.js'
+import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { type RedisServer, startRedis } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -29,8 +30,8 @@ function instance(id: string, extra: Partial<CacheOptions> = {}): Cache<number> 
   const cache = createCache<number>({
     name: 'chaos',
     instanceId: id,
-    l2: redisTier({ url: redis.url, prefix: 'chaos:' }),
-    bus: redisBus({ url: redis.url, prefix: 'chaos:bus:', heartbeatInterval: HEARTBEAT }),
+    l2: createRedisTier({ url: redis.url, prefix: 'chaos:' }),
+    bus: createRedisBus({ url: redis.url, prefix: 'chaos:bus:', heartbeatInterval: HEARTBEAT }),
     l2Timeout: '100ms',
     breaker: { failures: 3, resetAfter: '200ms' },
     lease: { ttl: '2s', wait: '300ms' },

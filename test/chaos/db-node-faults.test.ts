@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createShards, pgNode, type Shards, ShardUnavailableError } from '../../src/db/index.js'
+import { createShards, type Shards, ShardUnavailableError } from '../../src/db/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { type PostgresServer, startPostgres } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -24,8 +25,8 @@ function open(healthInterval: string): Shards {
   return createShards({
     shards: [
       {
-        primary: pgNode({ connectionString: server.primary.url(dbName), connectTimeout: '1s' }),
-        replicas: [pgNode({ connectionString: server.replica!.url(dbName), connectTimeout: '1s' })],
+        primary: createPgNode({ connectionString: server.primary.url(dbName), connectTimeout: '1s' }),
+        replicas: [createPgNode({ connectionString: server.replica!.url(dbName), connectTimeout: '1s' })],
       },
     ],
     healthInterval,

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { type Broker, type EventEnvelope, natsBroker } from '../../src/broker/index.js'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import type { Broker, EventEnvelope } from '../../src/broker/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { createOutbox, createRelay, outboxMigrations } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { type NatsServer, sharedServices, startNats, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
@@ -15,9 +17,9 @@ let broker: Broker
 beforeAll(async () => {
   nats = await startNats()
   const db = await sharedServices().postgres.createDatabase('outbox_outage')
-  shards = createShards({ shards: [{ primary: pgNode({ connectionString: db.primaryUrl, max: 6 }) }] })
+  shards = createShards({ shards: [{ primary: createPgNode({ connectionString: db.primaryUrl, max: 6 }) }] })
   await shards.migrate(outboxMigrations)
-  broker = natsBroker({ servers: nats.url, streamPrefix: uniqueName('obout'), reconnectWait: 200 })
+  broker = createNatsBroker({ servers: nats.url, streamPrefix: uniqueName('obout'), reconnectWait: 200 })
 })
 afterAll(async () => {
   await broker?.close()

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { type Broker, type EventEnvelope, natsBroker } from '../../src/broker/index.js'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import type { Broker, EventEnvelope } from '../../src/broker/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { createInbox, createOutbox, createRelay, outboxMigrations } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { spawnOutboxChild } from '../support/outbox-spawn.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
@@ -16,10 +18,10 @@ const dedupWindow = 200 // shorter than the lease, so NATS stores the second pub
 
 beforeAll(async () => {
   url = (await sharedServices().postgres.createDatabase('outbox_kill')).primaryUrl
-  shards = createShards({ shards: [{ primary: pgNode({ connectionString: url, max: 4 }) }] })
+  shards = createShards({ shards: [{ primary: createPgNode({ connectionString: url, max: 4 }) }] })
   await shards.migrate(outboxMigrations)
   await shards.onShard(0, (tx) => tx.query('CREATE TABLE effects (event_id text NOT NULL)'))
-  broker = natsBroker({ servers: sharedServices().nats.url, streamPrefix: prefix, dedupWindow })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: prefix, dedupWindow })
 })
 afterAll(async () => {
   await broker?.close()

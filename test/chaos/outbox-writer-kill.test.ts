@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { type Broker, natsBroker } from '../../src/broker/index.js'
-import { type Cache, createCache, redisTier } from '../../src/cache/index.js'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import type { Broker } from '../../src/broker/index.js'
+import { type Cache, createCache } from '../../src/cache/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { createInvalidator, createRelay, outboxMigrations } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { createRedisTier } from '../../src/redis/index.js'
 import { spawnOutboxChild } from '../support/outbox-spawn.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
@@ -18,18 +21,18 @@ const cachePrefix = `${uniqueName('obw')}:`
 
 beforeAll(async () => {
   url = (await sharedServices().postgres.createDatabase('outbox_writer_kill')).primaryUrl
-  shards = createShards({ shards: [{ primary: pgNode({ connectionString: url, max: 4 }) }] })
+  shards = createShards({ shards: [{ primary: createPgNode({ connectionString: url, max: 4 }) }] })
   await shards.migrate(outboxMigrations)
   await shards.onShard(0, async (tx) => {
     await tx.query('CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL, version int NOT NULL)')
     await tx.query(`INSERT INTO products VALUES ('p1', 'old', 1)`)
   })
-  broker = natsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('obw') })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('obw') })
   cache = createCache<unknown>({
     name: cacheName,
     l1: false,
     ttl: '1h',
-    l2: redisTier({ url: sharedServices().redis.url, prefix: cachePrefix }),
+    l2: createRedisTier({ url: sharedServices().redis.url, prefix: cachePrefix }),
   })
 })
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Shards } from 'concord/db'
-import { pgSagaLog, type SagaEngine, sagaEngine, sagaSqlFromShards } from 'concord/saga'
+import { createSagaEngine, createSqlSagaLog, type SagaEngine, sagaSqlFromShards } from 'concord/saga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   conservation,
@@ -81,8 +81,8 @@ async function killAndRecover(
   expect(result.signal, result.output).toBe('SIGKILL')
   // A new process: under the dead one's name it takes the saga back at once; under another name,
   // once the dead process's lease has expired.
-  const recovering = sagaEngine({
-    log: pgSagaLog({ db: sagaSqlFromShards(shards) }),
+  const recovering = createSagaEngine({
+    log: createSqlSagaLog({ db: sagaSqlFromShards(shards) }),
     owner: owner === 'same' ? `child-${next}` : owner,
     lease: 5_000,
     action: { attempts: 3, backoff: 1 },

@@ -1,8 +1,8 @@
-import { memoryBroker } from '../../src/broker/index.js'
+import { createMemoryBroker } from '../../src/memory/index.js'
 import { brokerContract } from './support/broker-suite.js'
 
 brokerContract('memory', async () => {
-  const broker = memoryBroker()
+  const broker = createMemoryBroker()
   return {
     broker,
     connect: () => broker,

@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
-import { type Broker, natsBroker } from '../../src/broker/index.js'
+import type { Broker } from '../../src/broker/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { brokerContract } from './support/broker-suite.js'
 
@@ -9,7 +10,7 @@ brokerContract('nats jetstream', async () => {
   const streamPrefix = uniqueName('broker_contract')
   const made: Broker[] = []
   const make = () => {
-    const broker = natsBroker({ servers, streamPrefix })
+    const broker = createNatsBroker({ servers, streamPrefix })
     made.push(broker)
     return broker
   }

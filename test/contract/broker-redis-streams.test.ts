@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { type RedisStreamsBroker, redisStreamsBroker } from '../../src/broker/index.js'
+import { createRedisStreamsBroker, type RedisStreamsBroker } from '../../src/redis/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { brokerContract } from './support/broker-suite.js'
 
@@ -8,7 +8,7 @@ brokerContract('redis streams', async () => {
   const keyPrefix = uniqueName('broker_contract')
   const made: RedisStreamsBroker[] = []
   const make = () => {
-    const broker = redisStreamsBroker({ redis: url, keyPrefix })
+    const broker = createRedisStreamsBroker({ redis: url, keyPrefix })
     made.push(broker)
     return broker
   }

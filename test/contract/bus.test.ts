@@ -1,15 +1,20 @@
-import { memoryBus, redisBus } from '../../src/bus/index.js'
+import { createMemoryBus } from '../../src/memory/index.js'
+import { createRedisBus } from '../../src/redis/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { busContract } from './support/bus-suite.js'
 
-busContract('memory', () => memoryBus())
+busContract('memory', () => createMemoryBus())
 
 busContract('redis standalone', () =>
-  redisBus({ url: sharedServices().redis.url, prefix: `${uniqueName('bus')}:`, heartbeatInterval: '100ms' }),
+  createRedisBus({
+    url: sharedServices().redis.url,
+    prefix: `${uniqueName('bus')}:`,
+    heartbeatInterval: '100ms',
+  }),
 )
 
 busContract('redis cluster', () =>
-  redisBus({
+  createRedisBus({
     nodes: sharedServices().redisCluster.nodes,
     prefix: `${uniqueName('bus')}:`,
     heartbeatInterval: '100ms',

@@ -1,4 +1,5 @@
-import { pgNode, type ShardConfig } from '../../src/db/index.js'
+import type { ShardConfig } from '../../src/db/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { sharedServices } from '../support/services/index.js'
 import { dbContractSuite } from './support/db-suite.js'
 
@@ -7,8 +8,8 @@ let urls: { primaryUrl: string; replicaUrl: string }[] = []
 
 const configs = (): ShardConfig[] =>
   urls.map(({ primaryUrl, replicaUrl }) => ({
-    primary: pgNode({ connectionString: primaryUrl, max: 4 }),
-    replicas: [pgNode({ connectionString: replicaUrl, max: 4 })],
+    primary: createPgNode({ connectionString: primaryUrl, max: 4 }),
+    replicas: [createPgNode({ connectionString: replicaUrl, max: 4 })],
   }))
 
 dbContractSuite('pg', {

@@ -1,4 +1,5 @@
-import { createShards, pgNode } from '../../src/db/index.js'
+import { createShards } from '../../src/db/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { outboxContractSuite } from '../support/outbox-suite.js'
 import { sharedServices } from '../support/services/index.js'
 
@@ -11,7 +12,7 @@ outboxContractSuite('pg', {
       pg.createDatabase('outbox_contract'),
     ])
     return createShards({
-      shards: dbs.map((db) => ({ primary: pgNode({ connectionString: db.primaryUrl, max: 8 }) })),
+      shards: dbs.map((db) => ({ primary: createPgNode({ connectionString: db.primaryUrl, max: 8 }) })),
     })
   },
 })

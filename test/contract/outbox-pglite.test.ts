@@ -1,7 +1,9 @@
-import { createShards, pgliteNode } from '../../src/db/index.js'
+import { createShards } from '../../src/db/index.js'
+import { createPgliteNode } from '../../src/pglite/index.js'
 import { outboxContractSuite } from '../support/outbox-suite.js'
 
 outboxContractSuite('pglite', {
   concurrentTransactions: false,
-  makeShards: async () => createShards({ shards: [{ primary: pgliteNode() }, { primary: pgliteNode() }] }),
+  makeShards: async () =>
+    createShards({ shards: [{ primary: createPgliteNode() }, { primary: createPgliteNode() }] }),
 })

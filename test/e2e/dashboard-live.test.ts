@@ -4,9 +4,10 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Browser } from 'playwright-core'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminRoutes } from '../../src/admin/index.js'
+import { createAdminRoutes } from '../../src/admin/index.js'
 import { createCache } from '../../src/cache/index.js'
 import { type Comparator, createChecker, createConvergenceTracer } from '../../src/checker/index.js'
+import { checkerMetrics, tracerMetrics } from '../../src/prometheus/index.js'
 import { launchChromium } from '../support/browser.js'
 
 // The dashboard in a real browser: live sources (a cache, an in-memory "database" with an outbox and a
@@ -36,11 +37,11 @@ const products: Comparator = {
     },
   ],
 }
-const checker = createChecker({ comparators: [products], budget: 50, registry })
+const checker = createChecker({ comparators: [products], budget: 50, metrics: checkerMetrics(registry) })
 const tracer = createConvergenceTracer({
   sampleRate: 1,
   timeout: '3s',
-  registry,
+  metrics: tracerMetrics(registry),
   probes: [{ path: 'search', read: async (key) => search.get(key)?.version }],
 })
 
@@ -63,7 +64,7 @@ function write(id: number, price: number, project = true) {
 beforeAll(async () => {
   for (let id = 1; id <= 20; id++) write(id, id * 10)
   app = Fastify({ logger: false })
-  adminRoutes(app, {
+  createAdminRoutes(app, {
     token,
     registry,
     pollInterval: '250ms',

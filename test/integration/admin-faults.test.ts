@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminRoutes, type ConsistencyStatus } from '../../src/admin/index.js'
-import { type Cache, createCache, redisBus, redisTier } from '../../src/cache/index.js'
+import { type ConsistencyStatus, createAdminRoutes } from '../../src/admin/index.js'
+import { type Cache, createCache } from '../../src/cache/index.js'
+import { registerCacheMetrics } from '../../src/prometheus/index.js'
+import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { type RedisServer, startRedis, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
@@ -21,14 +23,14 @@ beforeAll(async () => {
   cache = createCache({
     name: 'products',
     instanceId: 'product-1',
-    l2: redisTier({ url: redis.url, prefix }),
-    bus: redisBus({ url: redis.url, prefix, heartbeatInterval: '100ms' }),
+    l2: createRedisTier({ url: redis.url, prefix }),
+    bus: createRedisBus({ url: redis.url, prefix, heartbeatInterval: '100ms' }),
     l2Timeout: '100ms',
     breaker: { failures: 3, resetAfter: '300ms' },
-    registry,
   })
+  registerCacheMetrics(registry, cache)
   app = Fastify({ logger: false })
-  adminRoutes(app, { token: TOKEN, registry, sources: { caches: () => [cache.stats()] } })
+  createAdminRoutes(app, { token: TOKEN, registry, sources: { caches: () => [cache.stats()] } })
 })
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Broker, BrokerUnavailableError, natsBroker } from '../../src/broker/index.js'
+import { type Broker, BrokerUnavailableError } from '../../src/broker/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { orderEvent, publishRetrying } from '../support/broker-events.js'
 import { type NatsServer, startNats } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
@@ -23,7 +24,7 @@ describe('nats broker: server faults', () => {
 
   it('starts while the server is down: publish and subscribe fail fast, then work once it is up', async () => {
     await nats.stop()
-    broker = natsBroker({ servers: servers(), publishTimeout: '500ms', reconnectWait: '100ms' })
+    broker = createNatsBroker({ servers: servers(), publishTimeout: '500ms', reconnectWait: '100ms' })
     const started = Date.now()
     await expect(broker.publish('orders', [event('a', 1)])).rejects.toBeInstanceOf(BrokerUnavailableError)
     await expect(broker.subscribe('orders', 'g', async () => {})).rejects.toMatchObject({

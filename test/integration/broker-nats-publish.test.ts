@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Broker, type EventEnvelope, MessageRejectedError, natsBroker } from '../../src/broker/index.js'
+import { type Broker, type EventEnvelope, MessageRejectedError } from '../../src/broker/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { orderEvent } from '../support/broker-events.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
@@ -12,7 +13,7 @@ const event = orderEvent
 describe('nats broker: publish', () => {
   let broker: Broker
   beforeAll(() => {
-    broker = natsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('pub') })
+    broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('pub') })
   })
   afterAll(async () => {
     await broker?.close()

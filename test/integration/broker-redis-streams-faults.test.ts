@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  BrokerUnavailableError,
-  type RedisStreamsBroker,
-  redisStreamsBroker,
-} from '../../src/broker/index.js'
+import { BrokerUnavailableError } from '../../src/broker/index.js'
+import { createRedisStreamsBroker, type RedisStreamsBroker } from '../../src/redis/index.js'
 import { orderEvent, publishRetrying } from '../support/broker-events.js'
 import { type RedisServer, startRedis } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
@@ -15,7 +12,7 @@ describe('redis streams broker: connection faults', () => {
   let broker: RedisStreamsBroker
   beforeAll(async () => {
     redis = await startRedis({ password: 's3cret-pass' })
-    broker = redisStreamsBroker({
+    broker = createRedisStreamsBroker({
       redis: { host: redis.host, port: redis.port, password: 's3cret-pass' },
       publishTimeout: '500ms',
       blockTime: '500ms',

@@ -1,6 +1,8 @@
 import { Cluster, Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Cache, type CacheOptions, createCache, redisBus, redisTier } from '../../src/cache/index.js'
+import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.js'
+import { msgpackSerializer } from '../../src/msgpack/index.js'
+import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -23,8 +25,8 @@ describe.each([
       createCache<T>({
         name,
         instanceId: `i${i}`,
-        l2: redisTier({ ...target(), prefix }),
-        bus: redisBus({ ...target(), prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+        l2: createRedisTier({ ...target(), prefix }),
+        bus: createRedisBus({ ...target(), prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
         jitter: 0,
         ...extra,
       }),
@@ -124,10 +126,10 @@ describe.each([
         name: 'mixed',
         instanceId: id,
         l2,
-        bus: redisBus({ ...other, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+        bus: createRedisBus({ ...other, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
       })
-    const a = make('a', redisTier({ ...t, prefix }))
-    const b = make('b', redisTier({ ...t, prefix }))
+    const a = make('a', createRedisTier({ ...t, prefix }))
+    const b = make('b', createRedisTier({ ...t, prefix }))
     open.push(a as Cache<unknown>, b as Cache<unknown>)
     await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
     let db = 1
@@ -173,8 +175,8 @@ describe.each([
         createCache<number>({
           name: 'owned',
           instanceId: id,
-          l2: redisTier({ client, prefix }),
-          bus: redisBus({ client, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+          l2: createRedisTier({ client, prefix }),
+          bus: createRedisBus({ client, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
         })
       const [a, b] = [make('a'), make('b')]
       await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
@@ -190,7 +192,7 @@ describe.each([
   })
 
   it('set, invalidateTag and clear reach every instance', async () => {
-    const [a, b] = await instances<string>(2, { serializer: 'msgpack' })
+    const [a, b] = await instances<string>(2, { serializer: msgpackSerializer() })
     await b!.getOrLoad('x', async () => 'x0', { tags: ['cat'] })
     await b!.getOrLoad('y', async () => 'y0', { tags: ['cat'] })
     await b!.getOrLoad('z', async () => 'z0')
@@ -219,7 +221,7 @@ describe('L2 reads on standalone Redis', () => {
       name: 'b',
       instanceId: 'b',
       l1: false,
-      l2: redisTier({ url, prefix }),
+      l2: createRedisTier({ url, prefix }),
     })
     const watcher = new Redis(url)
     try {
@@ -254,8 +256,8 @@ describe('early copies on standalone Redis', () => {
       createCache<string>({
         name: 'e',
         instanceId: id,
-        l2: redisTier({ url, prefix }),
-        bus: redisBus({ url, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
+        l2: createRedisTier({ url, prefix }),
+        bus: createRedisBus({ url, prefix: `${prefix}bus:`, heartbeatInterval: '100ms' }),
       })
     const [a, b] = [make('a'), make('b')]
     const watcher = new Redis(url)

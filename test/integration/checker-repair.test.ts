@@ -3,17 +3,21 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminRoutes } from '../../src/admin/index.js'
-import { type Broker, natsBroker } from '../../src/broker/index.js'
-import { type Cache, createCache, jsonSerializer, redisTier } from '../../src/cache/index.js'
+import { createAdminRoutes } from '../../src/admin/index.js'
+import type { Broker } from '../../src/broker/index.js'
+import { type Cache, createCache, jsonSerializer } from '../../src/cache/index.js'
 import {
   type Checker,
   type Comparator,
   createChecker,
   createConvergenceTracer,
 } from '../../src/checker/index.js'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { createOutbox, createRelay, outboxMigrations, type Relay } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { checkerMetrics, registerCacheMetrics, tracerMetrics } from '../../src/prometheus/index.js'
+import { createRedisTier } from '../../src/redis/index.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 
 // C8 on real servers: products on PostgreSQL (primary + streaming replica), a Redis L2, a search projection
@@ -118,8 +122,8 @@ beforeAll(async () => {
   shards = createShards({
     shards: [
       {
-        primary: pgNode({ connectionString: db.primaryUrl }),
-        replicas: [pgNode({ connectionString: db.replicaUrl })],
+        primary: createPgNode({ connectionString: db.primaryUrl }),
+        replicas: [createPgNode({ connectionString: db.replicaUrl })],
       },
     ],
     healthInterval: '100ms',
@@ -140,10 +144,10 @@ beforeAll(async () => {
   redis = new Redis(services.redis.url)
   cache = createCache<Product>({
     name: cacheName,
-    l2: redisTier({ url: services.redis.url, prefix }),
-    registry,
+    l2: createRedisTier({ url: services.redis.url, prefix }),
   })
-  broker = natsBroker({ servers: services.nats.url, streamPrefix: uniqueName('chk') })
+  registerCacheMetrics(registry, cache)
+  broker = createNatsBroker({ servers: services.nats.url, streamPrefix: uniqueName('chk') })
   relay = createRelay({ shards, broker, listen: false })
   for (let id = 1; id <= N; id++) {
     const product = { id, name: `product ${id}`, price: id * 100, stock: 1000, version: 1 }
@@ -166,9 +170,13 @@ beforeAll(async () => {
     await project(product)
     await cache.getOrLoad(String(id), async () => (await loadProduct(id))!)
   }
-  checker = createChecker({ comparators: [productsComparator()], budget: 100, registry })
+  checker = createChecker({
+    comparators: [productsComparator()],
+    budget: 100,
+    metrics: checkerMetrics(registry),
+  })
   app = Fastify({ logger: false })
-  adminRoutes(app, {
+  createAdminRoutes(app, {
     token: TOKEN,
     registry,
     sources: {
@@ -304,7 +312,7 @@ describe('convergence tracer on PostgreSQL + Redis', () => {
     const tracer = createConvergenceTracer({
       sampleRate: 1,
       timeout: '1500ms',
-      registry,
+      metrics: tracerMetrics(registry),
       probes: [
         {
           path: 'l2',

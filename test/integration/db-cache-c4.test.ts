@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Cache, createCache, memoryBus, memoryTier, redisBus, redisTier } from '../../src/cache/index.js'
-import { createShards, pgNode, type ReadRoute, type Shards } from '../../src/db/index.js'
+import { type Cache, createCache } from '../../src/cache/index.js'
+import { createShards, type ReadRoute, type Shards } from '../../src/db/index.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { type PostgresServer, sharedServices, startPostgres, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
@@ -27,8 +30,8 @@ function instanceShards(): Shards {
   return createShards({
     shards: [
       {
-        primary: pgNode({ connectionString: urls.primaryUrl }),
-        replicas: [pgNode({ connectionString: urls.replicaUrl })],
+        primary: createPgNode({ connectionString: urls.primaryUrl }),
+        replicas: [createPgNode({ connectionString: urls.replicaUrl })],
       },
     ],
     maxLag: { bytes: 1 << 30, seconds: 600 }, // keep the paused replica in routing
@@ -37,11 +40,11 @@ function instanceShards(): Shards {
 }
 
 const tiers = {
-  'memory L2 + memory bus': () => ({ l2: memoryTier(), bus: memoryBus() }),
+  'memory L2 + memory bus': () => ({ l2: createMemoryTier(), bus: createMemoryBus() }),
   'redis L2 + redis bus': () => {
     const { url } = sharedServices().redis
     const prefix = `${uniqueName('c4')}:`
-    return { l2: redisTier({ url, prefix }), bus: redisBus({ url, prefix }) }
+    return { l2: createRedisTier({ url, prefix }), bus: createRedisBus({ url, prefix }) }
   },
 }
 

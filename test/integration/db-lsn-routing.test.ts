@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createShards, pgNode, type ReadRoute, type Shards } from '../../src/db/index.js'
+import { createShards, type ReadRoute, type Shards } from '../../src/db/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { type PostgresServer, startPostgres } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -13,8 +14,8 @@ beforeAll(async () => {
   shards = createShards({
     shards: [
       {
-        primary: pgNode({ connectionString: db.primaryUrl }),
-        replicas: [pgNode({ connectionString: db.replicaUrl! })],
+        primary: createPgNode({ connectionString: db.primaryUrl }),
+        replicas: [createPgNode({ connectionString: db.replicaUrl! })],
       },
     ],
     // Generous bounds: plain reads must keep using the paused replica, to show what it would serve.
@@ -90,8 +91,8 @@ describe('LSN-routed reads on a real primary and streaming replica', () => {
     const strict = createShards({
       shards: [
         {
-          primary: pgNode({ connectionString: server.primary.url(await dbName()) }),
-          replicas: [pgNode({ connectionString: server.replica!.url(await dbName()) })],
+          primary: createPgNode({ connectionString: server.primary.url(await dbName()) }),
+          replicas: [createPgNode({ connectionString: server.replica!.url(await dbName()) })],
         },
       ],
       maxLag: { bytes: 1024, seconds: 0.5 },

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { sharedServices } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
 
@@ -15,8 +16,8 @@ beforeAll(async () => {
   shards = createShards({
     shards: [
       {
-        primary: pgNode({ connectionString: db.primaryUrl, applicationName: 'concord-db-pg-test' }),
-        replicas: [pgNode({ connectionString: db.replicaUrl })],
+        primary: createPgNode({ connectionString: db.primaryUrl, applicationName: 'concord-db-pg-test' }),
+        replicas: [createPgNode({ connectionString: db.replicaUrl })],
       },
     ],
     retry: { attempts: 5, backoff: '1ms' },
@@ -88,7 +89,7 @@ describe('pg adapter on a real server', () => {
     const preparedOn = async (prepare: boolean) => {
       // One connection, so the statement and the catalog query meet on the same backend.
       const one = createShards({
-        shards: [{ primary: pgNode({ connectionString: primaryUrl, max: 1, prepare }) }],
+        shards: [{ primary: createPgNode({ connectionString: primaryUrl, max: 1, prepare }) }],
       })
       try {
         const sql = 'SELECT $1::int + 1 AS n'

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Broker, type EventEnvelope, natsBroker } from '../../src/broker/index.js'
-import { createShards, pgNode, type Shards } from '../../src/db/index.js'
+import type { Broker, EventEnvelope } from '../../src/broker/index.js'
+import { createShards, type Shards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import {
   applyIfNewer,
   createInbox,
@@ -10,6 +11,7 @@ import {
   PoisonEventError,
   traceIdOf,
 } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
@@ -24,7 +26,7 @@ describe('outbox on PostgreSQL and NATS', () => {
     const pg = sharedServices().postgres
     const dbs = await Promise.all([pg.createDatabase('outbox_nats'), pg.createDatabase('outbox_nats')])
     shards = createShards({
-      shards: dbs.map((db) => ({ primary: pgNode({ connectionString: db.primaryUrl, max: 8 }) })),
+      shards: dbs.map((db) => ({ primary: createPgNode({ connectionString: db.primaryUrl, max: 8 }) })),
     })
     await shards.migrate(outboxMigrations)
     for (let i = 0; i < shards.count; i++) {
@@ -34,7 +36,7 @@ describe('outbox on PostgreSQL and NATS', () => {
         ),
       )
     }
-    broker = natsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('ob') })
+    broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('ob') })
   })
   afterAll(async () => {
     await broker?.close()

@@ -1,8 +1,9 @@
-import { type Broker, type EventEnvelope, natsBroker, type Subscription } from 'concord/broker'
+import type { Broker, EventEnvelope, Subscription } from 'concord/broker'
 import type { Shards, Tx } from 'concord/db'
 import { createInbox, createOutbox, createRelay, outboxMigrations, type Relay } from 'concord/outbox'
 import { defineChoreography, processHandler, reactOnce, undoOnce } from 'concord/saga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { conservation, type OrderInput, orderShards, seed } from '../support/saga-order.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
 import { waitFor } from '../support/wait.js'
@@ -92,7 +93,7 @@ beforeAll(async () => {
   await shards.migrate([...outboxMigrations])
   await seed(shards, { products: 3, members: 3, stock: STOCK, points: POINTS })
   // The harness's nats-server, in a stream namespace of this file's own.
-  broker = natsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('choreo') })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('choreo') })
   relay = createRelay({ shards, broker, pollInterval: '20ms' })
   await relay.start()
   await participant('stock', 'product', 'stock', ['StockReserved', 'StockRejected', 'StockRestored'])

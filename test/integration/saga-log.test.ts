@@ -1,9 +1,8 @@
-import { createShards, pgliteNode, pgNode, type Shards } from 'concord/db'
+import { createShards, type Shards } from 'concord/db'
 import {
   compensateOnce,
-  memorySagaLog,
+  createSqlSagaLog,
   once,
-  pgSagaLog,
   reactOnce,
   type SagaLog,
   type SagaRecord,
@@ -12,6 +11,9 @@ import {
   undoOnce,
 } from 'concord/saga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMemorySagaLog } from '../../src/memory/index.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { createPgliteNode } from '../../src/pglite/index.js'
 import { sharedServices } from '../support/services/index.js'
 import { sleep } from '../support/wait.js'
 
@@ -24,11 +26,11 @@ beforeAll(async () => {
   const pg = sharedServices().postgres
   const dbs = await Promise.all([0, 1].map(() => pg.createDatabase('saga_log')))
   pgShards = createShards({
-    shards: dbs.map((d) => ({ primary: pgNode({ connectionString: d.primaryUrl }) })),
+    shards: dbs.map((d) => ({ primary: createPgNode({ connectionString: d.primaryUrl }) })),
     healthInterval: '1h',
   })
   liteShards = createShards({
-    shards: [{ primary: pgliteNode() }, { primary: pgliteNode() }],
+    shards: [{ primary: createPgliteNode() }, { primary: createPgliteNode() }],
     healthInterval: '1h',
   })
   await pgShards.migrate([...sagaMigrations])
@@ -38,15 +40,15 @@ afterAll(async () => {
   await pgShards?.close()
   await liteShards?.close()
 })
-targets.push({ name: 'memory', log: () => memorySagaLog() })
+targets.push({ name: 'memory', log: () => createMemorySagaLog() })
 targets.push({
   name: 'pglite',
-  log: () => pgSagaLog({ db: sagaSqlFromShards(liteShards) }),
+  log: () => createSqlSagaLog({ db: sagaSqlFromShards(liteShards) }),
   shards: () => liteShards,
 })
 targets.push({
   name: 'postgres',
-  log: () => pgSagaLog({ db: sagaSqlFromShards(pgShards) }),
+  log: () => createSqlSagaLog({ db: sagaSqlFromShards(pgShards) }),
   shards: () => pgShards,
 })
 

@@ -1,9 +1,9 @@
 import type { Shards } from 'concord/db'
 import {
-  pgSagaLog,
+  createSagaEngine,
+  createSqlSagaLog,
   type SagaEngine,
   type SagaEngineOptions,
-  sagaEngine,
   sagaSqlFromShards,
 } from 'concord/saga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -39,8 +39,8 @@ afterAll(async () => {
 })
 
 function engine(options: Partial<SagaEngineOptions> = {}) {
-  const e = sagaEngine({
-    log: pgSagaLog({ db: sagaSqlFromShards(shards) }),
+  const e = createSagaEngine({
+    log: createSqlSagaLog({ db: sagaSqlFromShards(shards) }),
     lease: 2_000,
     action: fast,
     forward: fast,
@@ -230,10 +230,10 @@ describe('the order saga on three PostgreSQL shards', () => {
   })
 
   it('several processes recovering at once: each interrupted saga is claimed by exactly one', async () => {
-    const log = pgSagaLog({ db: sagaSqlFromShards(shards) })
+    const log = createSqlSagaLog({ db: sagaSqlFromShards(shards) })
     const chaos = crashableLog(log)
     chaos.crashAfterWrites(30)
-    const doomed = sagaEngine({
+    const doomed = createSagaEngine({
       log: chaos.log,
       owner: 'doomed',
       lease: 300,

@@ -1,5 +1,5 @@
 import type { Shards } from 'concord/db'
-import { pgSagaLog, type SagaEngine, sagaEngine, sagaSqlFromShards } from 'concord/saga'
+import { createSagaEngine, createSqlSagaLog, type SagaEngine, sagaSqlFromShards } from 'concord/saga'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { crashableLog } from '../support/saga-chaos.js'
@@ -73,7 +73,7 @@ describe('sagas under random failure and crash schedules', () => {
     await fc.assert(
       fc.asyncProperty(schedule, async ({ sagas, crashAfterWrites }) => {
         const owner = `prop-${++sagaNumber}`
-        const base = pgSagaLog({ db: sagaSqlFromShards(shards) })
+        const base = createSqlSagaLog({ db: sagaSqlFromShards(shards) })
         const chaos = crashableLog(base)
         if (crashAfterWrites !== undefined) chaos.crashAfterWrites(crashAfterWrites)
         const options = { owner, lease: 5_000, action: policy, forward: policy, compensation: policy }
@@ -81,7 +81,7 @@ describe('sagas under random failure and crash schedules', () => {
           const input: OrderInput = { orderId: `${owner}-${i}`, ...s }
           return { input, name: `order-${owner}-${i}`, faults: plan(s.faults) }
         })
-        const first = sagaEngine({ ...options, log: chaos.log })
+        const first = createSagaEngine({ ...options, log: chaos.log })
         await Promise.allSettled(
           cases.map((c) =>
             first.run(orderSaga(shards, faultPlan(c.faults), c.name), c.input, {
@@ -92,7 +92,7 @@ describe('sagas under random failure and crash schedules', () => {
         await first.close()
 
         // The next life of the process: recovers under the same name, with the same faults still active.
-        const second: SagaEngine = sagaEngine({ ...options, log: base })
+        const second: SagaEngine = createSagaEngine({ ...options, log: base })
         const plans = cases.map((c) => {
           const p = faultPlan(c.faults)
           second.register(orderSaga(shards, p, c.name))

@@ -1,9 +1,10 @@
-import { createShards, pgNode, type Shards } from 'concord/db'
+import { createShards, type Shards } from 'concord/db'
 import { createInbox, outboxMigrations } from 'concord/outbox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { searchMigrations } from '../../examples/shop/migrations.js'
 import type { Product } from '../../examples/shop/schema.js'
 import { SearchService } from '../../examples/shop/services/search/service.js'
+import { createPgNode } from '../../src/pg/index.js'
 import { sharedServices } from '../support/services/index.js'
 
 // The checker reads a product's source, then repairs the projection from it; an event projected in between
@@ -13,7 +14,7 @@ let search: SearchService
 
 beforeAll(async () => {
   const db = await sharedServices().postgres.createDatabase('shop_search')
-  shards = createShards({ shards: [{ primary: pgNode({ connectionString: db.primaryUrl }) }] })
+  shards = createShards({ shards: [{ primary: createPgNode({ connectionString: db.primaryUrl }) }] })
   await shards.migrate([...searchMigrations, ...outboxMigrations])
   search = new SearchService(shards, createInbox({ shards, consumer: 'search-test' }))
 })

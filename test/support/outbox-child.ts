@@ -3,10 +3,13 @@
 //           before deleting the rows, so the parent can kill it between publish and mark.
 //   writer: commits a product update with a durable invalidation record, prints `committed`, and would then
 //           invalidate the cache synchronously; the parent kills it between the two.
-import { natsBroker } from '../../src/broker/index.js'
-import { createCache, redisTier } from '../../src/cache/index.js'
-import { createShards, pgNode } from '../../src/db/index.js'
+
+import { createCache } from '../../src/cache/index.js'
+import { createShards } from '../../src/db/index.js'
+import { createNatsBroker } from '../../src/nats/index.js'
 import { createOutbox, createRelay } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { createRedisTier } from '../../src/redis/index.js'
 
 const env = (name: string): string => {
   const value = process.env[name]
@@ -16,11 +19,11 @@ const env = (name: string): string => {
 const hang = () => new Promise<never>(() => {})
 const mode = process.argv[2]
 const shards = createShards({
-  shards: [{ primary: pgNode({ connectionString: env('OUTBOX_PG_URL'), max: 2 }) }],
+  shards: [{ primary: createPgNode({ connectionString: env('OUTBOX_PG_URL'), max: 2 }) }],
 })
 
 if (mode === 'relay') {
-  const broker = natsBroker({
+  const broker = createNatsBroker({
     servers: env('OUTBOX_NATS_URL'),
     streamPrefix: env('OUTBOX_STREAM_PREFIX'),
     dedupWindow: Number(env('OUTBOX_DEDUP_MS')),
@@ -40,7 +43,7 @@ if (mode === 'relay') {
   const cache = createCache<unknown>({
     name: env('OUTBOX_CACHE_NAME'),
     l1: false,
-    l2: redisTier({ url: env('OUTBOX_REDIS_URL'), prefix: env('OUTBOX_CACHE_PREFIX') }),
+    l2: createRedisTier({ url: env('OUTBOX_REDIS_URL'), prefix: env('OUTBOX_CACHE_PREFIX') }),
   })
   const outbox = createOutbox()
   const { lsn } = await shards.withTransaction('p1', async (tx) => {

@@ -1,5 +1,6 @@
 import type { Broker, EventEnvelope } from '../../src/broker/index.js'
-import { BrokerUnavailableError, MessageRejectedError, memoryBroker } from '../../src/broker/index.js'
+import { BrokerUnavailableError, MessageRejectedError } from '../../src/broker/index.js'
+import { createMemoryBroker } from '../../src/memory/index.js'
 
 /**
  * A real memory broker wrapped to record every publish call in order, and to fail on demand: `poison(id)` makes
@@ -7,7 +8,7 @@ import { BrokerUnavailableError, MessageRejectedError, memoryBroker } from '../.
  * BrokerUnavailableError (the broker port's chaos wrapper, as bentocache's ChaosBus).
  */
 export function recordingBroker() {
-  const inner = memoryBroker()
+  const inner = createMemoryBroker()
   const published: { topic: string; event: EventEnvelope }[] = []
   const poisoned = new Set<string>()
   let isDown = false

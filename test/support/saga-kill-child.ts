@@ -1,7 +1,7 @@
 // A saga orchestrator in a child process that kills itself with SIGKILL at a chosen boundary:
 // after the n-th write to the saga log, or inside a step's effect (before or after its commit).
 // argv[2]: JSON { urls, owner, lease, input, scenario: 'happy'|'compensate', killAtWrite?, killAt? }
-import { pgSagaLog, sagaEngine, sagaSqlFromShards } from 'concord/saga'
+import { createSagaEngine, createSqlSagaLog, sagaSqlFromShards } from 'concord/saga'
 import {
   type FaultPoint,
   type Faults,
@@ -33,8 +33,8 @@ const faults: Faults = {
 }
 const shards = await orderShards(config.urls, 4)
 let writes = 0
-const engine = sagaEngine({
-  log: pgSagaLog({ db: sagaSqlFromShards(shards) }),
+const engine = createSagaEngine({
+  log: createSqlSagaLog({ db: sagaSqlFromShards(shards) }),
   owner: config.owner,
   lease: config.lease,
   action: { attempts: 3, backoff: 1, maxBackoff: 5 },

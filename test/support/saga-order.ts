@@ -1,4 +1,4 @@
-import { createShards, pgNode, type Shards } from 'concord/db'
+import { createShards, type Shards } from 'concord/db'
 import {
   compensateOnce,
   defineSaga,
@@ -7,6 +7,7 @@ import {
   SagaStepRejectedError,
   sagaMigrations,
 } from 'concord/saga'
+import { createPgNode } from '../../src/pg/index.js'
 
 /**
  * The architecture's cross-shard order as a saga, for tests, kill -9 children and the benchmark:
@@ -72,7 +73,7 @@ CREATE TABLE orders (id text PRIMARY KEY, product_id int NOT NULL, member_id int
 /** Shards on the given databases (one per shard), migrated for sagas and the test shop. */
 export async function orderShards(urls: readonly string[], poolSize = 10): Promise<Shards> {
   const shards = createShards({
-    shards: urls.map((connectionString) => ({ primary: pgNode({ connectionString, max: poolSize }) })),
+    shards: urls.map((connectionString) => ({ primary: createPgNode({ connectionString, max: poolSize }) })),
     healthInterval: '1h',
   })
   await shards.migrate([...sagaMigrations, ...shopMigrations])

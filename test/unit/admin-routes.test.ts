@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type AdminSources, adminRoutes, redactToken, tokenGuard } from '../../src/admin/index.js'
+import { type AdminSources, createAdminRoutes, redactToken, tokenGuard } from '../../src/admin/index.js'
 import { createChecker } from '../../src/checker/index.js'
+import { checkerMetrics } from '../../src/prometheus/index.js'
 import { sleep } from '../support/wait.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
@@ -19,7 +20,7 @@ function start(
 ) {
   app = Fastify({ logger: false })
   apps.push(app)
-  const handle = adminRoutes(app, { token: TOKEN, sources, ...extra })
+  const handle = createAdminRoutes(app, { token: TOKEN, sources, ...extra })
   return { app, handle }
 }
 const bearer = { authorization: `Bearer ${TOKEN}` }
@@ -41,7 +42,7 @@ describe('tokenGuard', () => {
   })
 })
 
-describe('adminRoutes', () => {
+describe('createAdminRoutes', () => {
   it('answers 401 on every admin route without the token, or with a wrong one, and never echoes it', async () => {
     const { app } = start({})
     for (const [method, url] of [
@@ -83,7 +84,7 @@ describe('adminRoutes', () => {
   it('mounts on an app that ignores trailing slashes', async () => {
     app = Fastify({ routerOptions: { ignoreTrailingSlash: true } })
     apps.push(app)
-    adminRoutes(app, { token: TOKEN, sources: {} })
+    createAdminRoutes(app, { token: TOKEN, sources: {} })
     expect((await app.inject({ method: 'GET', url: '/admin', headers: bearer })).statusCode).toBe(200)
   })
 
@@ -161,7 +162,7 @@ describe('adminRoutes', () => {
     const failures: string[] = []
     app = Fastify()
     apps.push(app)
-    adminRoutes(app, {
+    createAdminRoutes(app, {
       token: TOKEN,
       sourceTimeout: '50ms',
       onError: (e) => failures.push(e.code),
@@ -248,7 +249,7 @@ describe('adminRoutes', () => {
       },
       { registry, metricsAuth: 'open' },
     )
-    createChecker({ comparators: [emptyComparator()], registry })
+    createChecker({ comparators: [emptyComparator()], metrics: checkerMetrics(registry) })
     const response = await app.inject({ method: 'GET', url: '/metrics' })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toContain('text/plain')
@@ -271,7 +272,7 @@ describe('adminRoutes', () => {
   })
 
   it('rejects a short token', () => {
-    expect(() => adminRoutes(Fastify(), { token: 'short', sources: {} })).toThrow(
+    expect(() => createAdminRoutes(Fastify(), { token: 'short', sources: {} })).toThrow(
       /token: at least 16 characters/,
     )
   })

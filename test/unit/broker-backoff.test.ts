@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDelay } from '../../src/broker/backoff.js'
+import { backoffDelay } from '../../src/backoff.js'
 import { checkName } from '../../src/broker/names.js'
 import { parseSubscribeOptions } from '../../src/broker/subscribe-options.js'
 

@@ -2,7 +2,7 @@ import { JetStreamApiError } from '@nats-io/jetstream'
 import { InvalidArgumentError, TimeoutError } from '@nats-io/transport-node'
 import { describe, expect, it } from 'vitest'
 import { sendInKeyOrder } from '../../src/broker/keyed-send.js'
-import { rejectionReason } from '../../src/broker/nats-publish.js'
+import { rejectionReason } from '../../src/nats/publish.js'
 
 /** A send whose acknowledgements the test releases by hand, recording what is in flight. */
 function manualSend(fail: (item: string) => unknown = () => undefined) {

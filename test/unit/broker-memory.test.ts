@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { memoryBroker } from '../../src/broker/index.js'
+import { createMemoryBroker } from '../../src/memory/index.js'
 import { orderEvent } from '../support/broker-events.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -7,7 +7,7 @@ const event = (version: number) => orderEvent('a', version, null)
 
 describe('memory broker', () => {
   it('forgets an id after the dedup window', async () => {
-    const broker = memoryBroker({ dedupWindow: '50ms' })
+    const broker = createMemoryBroker({ dedupWindow: '50ms' })
     const e = event(1)
     await broker.publish('t', [e])
     await broker.publish('t', [e])
@@ -22,7 +22,7 @@ describe('memory broker', () => {
   })
 
   it('keeps the newest maxMessages per topic', async () => {
-    const broker = memoryBroker({ maxMessages: 3 })
+    const broker = createMemoryBroker({ maxMessages: 3 })
     await broker.publish('t', [1, 2, 3, 4, 5].map(event))
     const seen: number[] = []
     await broker.subscribe('t', 'g', async (got) => void seen.push(got.aggregateVersion))
@@ -32,7 +32,7 @@ describe('memory broker', () => {
   })
 
   it('rejects use after close and reports itself disconnected', async () => {
-    const broker = memoryBroker()
+    const broker = createMemoryBroker()
     const sub = await broker.subscribe('t', 'g', async () => {})
     expect(broker.health()).toEqual({ connected: true, subscriptions: 1 })
     await broker.close()
@@ -43,7 +43,7 @@ describe('memory broker', () => {
   })
 
   it('names a bad option', () => {
-    expect(() => memoryBroker({ maxMessages: 0 })).toThrow(
+    expect(() => createMemoryBroker({ maxMessages: 0 })).toThrow(
       expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
     )
   })

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { sameRedis } from '../../src/bus/redis-client.js'
+import { sameRedis } from '../../src/redis/connection.js'
 
 describe('sameRedis (whether a tier can publish for a bus)', () => {
   it('matches standalone URLs by host and port, whatever the database', () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Cache, createCache, memoryBus, memoryTier } from '../../src/cache/index.js'
+import { type Cache, createCache } from '../../src/cache/index.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
 import { sleep } from '../support/wait.js'
 
 const open: Cache<unknown>[] = []
@@ -9,8 +10,8 @@ afterEach(async () => {
 
 describe('L1 and bus health (C2)', () => {
   it('bypasses and flushes L1 while the bus is down, and flushes again when it is back', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const a = createCache<number>({ name: 'h', l2, bus, instanceId: 'a' })
     const b = createCache<number>({ name: 'h', l2, bus, instanceId: 'b' })
     open.push(a as Cache<unknown>, b as Cache<unknown>)
@@ -41,8 +42,8 @@ describe('L1 and bus health (C2)', () => {
   })
 
   it('drops a load that was in flight when the bus went down', async () => {
-    const bus = memoryBus()
-    const a = createCache<number>({ name: 'h2', l2: memoryTier(), bus, instanceId: 'a' })
+    const bus = createMemoryBus()
+    const a = createCache<number>({ name: 'h2', l2: createMemoryTier(), bus, instanceId: 'a' })
     open.push(a as Cache<unknown>)
     await sleep(1)
     const pending = a.getOrLoad('k', async () => {
@@ -58,8 +59,8 @@ describe('L1 and bus health (C2)', () => {
   })
 
   it('a remote invalidation during a load keeps the loaded value out of L1', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const a = createCache<number>({ name: 'h3', l2, bus, instanceId: 'a' })
     const b = createCache<number>({ name: 'h3', l2, bus, instanceId: 'b' })
     open.push(a as Cache<unknown>, b as Cache<unknown>)

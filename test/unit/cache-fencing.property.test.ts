@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type Cache, createCache, type L2Tier, memoryBus, memoryTier } from '../../src/cache/index.js'
+import { type Cache, createCache, type L2Tier } from '../../src/cache/index.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
 
 /**
  * C1 + C3 as a property: several instances share a memory L2 and a memory bus; reads, database writes followed by
@@ -47,8 +48,8 @@ describe('fencing property (C1, C3)', () => {
             ['a', 0],
             ['b', 0],
           ])
-          const l2 = scheduledTier(memoryTier(), s)
-          const bus = memoryBus({
+          const l2 = scheduledTier(createMemoryTier(), s)
+          const bus = createMemoryBus({
             schedule: (deliver) => {
               void s.schedule(Promise.resolve(), 'bus delivery').then(deliver)
             },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReadBatch } from '../../src/cache/read-batch.js'
+import { ReadBatch } from '../../src/redis/read-batch.js'
 
 /** A store whose calls are recorded; `fail` makes `many` reject for batches holding that key. */
 function store(fail?: string) {

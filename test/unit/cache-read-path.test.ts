@@ -1,7 +1,9 @@
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { type Cache, createCache, type L2Tier, memoryBus, memoryTier } from '../../src/cache/index.js'
+import { type Cache, createCache, type L2Tier } from '../../src/cache/index.js'
 import { ClosedError, SerializationError } from '../../src/errors.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
+import { registerCacheMetrics } from '../../src/prometheus/index.js'
 import { sleep } from '../support/wait.js'
 
 const open: Cache<unknown>[] = []
@@ -38,7 +40,7 @@ function faultyTier(inner: L2Tier): L2Tier & { mode: 'ok' | 'throw' | 'hang'; ca
 
 describe('read path', () => {
   it('reads L1, then L2, then the loader, and fills L2 then L1', async () => {
-    const l2 = memoryTier()
+    const l2 = createMemoryTier()
     const a = cache<string>({ name: 'rp', l2 })
     const loader = vi.fn(async () => 'v1')
     expect(await a.getOrLoad('k', loader)).toBe('v1')
@@ -54,7 +56,7 @@ describe('read path', () => {
   })
 
   it('runs one loader per key in a process', async () => {
-    const a = cache<number>({ name: 'sf', l2: memoryTier() })
+    const a = cache<number>({ name: 'sf', l2: createMemoryTier() })
     const loader = vi.fn(async () => {
       await sleep(10)
       return 42
@@ -65,8 +67,8 @@ describe('read path', () => {
   })
 
   it('runs one loader per cold key across instances; waiters receive the value', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const instances = [0, 1, 2, 3].map((i) => cache<number>({ name: 'lease', l2, bus, instanceId: `i${i}` }))
     await sleep(1)
     const loader = vi.fn(async () => {
@@ -85,7 +87,7 @@ describe('read path', () => {
   })
 
   it('waiters load themselves at once when the lease holder fails, and after the bounded wait when it hangs', async () => {
-    const l2 = memoryTier()
+    const l2 = createMemoryTier()
     const a = cache<string>({ name: 'lf', l2, lease: { ttl: '5s', wait: '1s' } })
     const b = cache<string>({ name: 'lf', l2, lease: { ttl: '5s', wait: '1s' } })
     const failing = a.getOrLoad('k', async () => {
@@ -110,12 +112,12 @@ describe('read path', () => {
   })
 
   it('caches absence only when negative caching is on', async () => {
-    const plain = cache<string | undefined>({ name: 'neg1', l2: memoryTier() })
+    const plain = cache<string | undefined>({ name: 'neg1', l2: createMemoryTier() })
     const loader = vi.fn(async () => undefined)
     await plain.getOrLoad('k', loader)
     await plain.getOrLoad('k', loader)
     expect(loader).toHaveBeenCalledTimes(2)
-    const negative = cache<string | undefined>({ name: 'neg2', l2: memoryTier(), negativeTtl: '1s' })
+    const negative = cache<string | undefined>({ name: 'neg2', l2: createMemoryTier(), negativeTtl: '1s' })
     const loader2 = vi.fn(async () => undefined)
     expect(await negative.getOrLoad('k', loader2)).toBeUndefined()
     expect(await negative.getOrLoad('k', loader2)).toBeUndefined()
@@ -124,7 +126,7 @@ describe('read path', () => {
   })
 
   it('expires values after the TTL, jitter only shortening it', async () => {
-    const a = cache<number>({ name: 'ttl', l2: memoryTier(), ttl: '60ms', jitter: 0.5 })
+    const a = cache<number>({ name: 'ttl', l2: createMemoryTier(), ttl: '60ms', jitter: 0.5 })
     let n = 0
     const loader = async () => ++n
     expect(await a.getOrLoad('k', loader)).toBe(1)
@@ -136,20 +138,20 @@ describe('read path', () => {
   })
 
   it('serves the last good value within grace when the loader fails, and counts it', async () => {
-    const a = cache<string>({ name: 'grace', l2: memoryTier(), ttl: '30ms', grace: '1s' })
+    const a = cache<string>({ name: 'grace', l2: createMemoryTier(), ttl: '30ms', grace: '1s' })
     await a.getOrLoad('k', async () => 'good')
     await sleep(40)
     expect(await a.getOrLoad('k', async () => Promise.reject(new Error('db down')))).toBe('good')
     expect(a.stats().graceServed).toBe(1)
     // Another instance, cold L1: the stale value comes from L2.
-    const b = cache<string>({ name: 'grace', l2: memoryTier(), ttl: '30ms' })
+    const b = cache<string>({ name: 'grace', l2: createMemoryTier(), ttl: '30ms' })
     await expect(b.getOrLoad('k', async () => Promise.reject(new Error('db down')))).rejects.toThrow(
       'db down',
     )
   })
 
   it('refreshes a value past its TTL once across instances while L2 keeps it for grace', async () => {
-    const l2 = memoryTier()
+    const l2 = createMemoryTier()
     const a = cache<number>({ name: 'gr2', l2, ttl: '30ms', grace: '10s' })
     const b = cache<number>({ name: 'gr2', l2, ttl: '30ms', grace: '10s' })
     await a.getOrLoad('k', async () => 1)
@@ -177,7 +179,7 @@ describe('read path', () => {
   })
 
   it('gives the loader the key and the highest invalidation LSN (C4)', async () => {
-    const a = cache<string>({ name: 'lsn', l2: memoryTier() })
+    const a = cache<string>({ name: 'lsn', l2: createMemoryTier() })
     const seen: (string | undefined)[] = []
     const loader = async (ctx: { key: string; minLsn?: string }) => {
       seen.push(ctx.minLsn)
@@ -194,7 +196,7 @@ describe('read path', () => {
   })
 
   it('caches nothing for an unserialisable value but still returns it; set rejects it', async () => {
-    const a = cache<unknown>({ name: 'ser', l2: memoryTier() })
+    const a = cache<unknown>({ name: 'ser', l2: createMemoryTier() })
     const value = { f: () => 1 }
     const loader = vi.fn(async () => value)
     expect(await a.getOrLoad('k', loader)).toBe(value)
@@ -221,7 +223,7 @@ describe('read path', () => {
 
 describe('fail-safe L2', () => {
   it('gives callers the loader data when L2 throws, and opens the circuit', async () => {
-    const l2 = faultyTier(memoryTier())
+    const l2 = faultyTier(createMemoryTier())
     const a = cache<string>({ name: 'fs', l2, l1: false, breaker: { failures: 3, resetAfter: '50ms' } })
     l2.mode = 'throw'
     for (let i = 0; i < 5; i++) expect(await a.getOrLoad('k', async () => 'db')).toBe('db')
@@ -237,7 +239,7 @@ describe('fail-safe L2', () => {
   })
 
   it('bounds every L2 call by l2Timeout', async () => {
-    const l2 = faultyTier(memoryTier())
+    const l2 = faultyTier(createMemoryTier())
     const a = cache<string>({ name: 'to', l2, l2Timeout: '30ms' })
     l2.mode = 'hang'
     const t0 = Date.now()
@@ -247,7 +249,7 @@ describe('fail-safe L2', () => {
     await expect(a.invalidate('k')).rejects.toMatchObject({ code: 'E_CACHE_INVALIDATION_FAILED' })
   })
   it('absorbs a tier get that throws synchronously or returns garbage, and loads', async () => {
-    const inner = memoryTier()
+    const inner = createMemoryTier()
     let get: L2Tier['get'] = () => {
       throw new Error('sync boom')
     }
@@ -271,8 +273,8 @@ describe('fail-safe L2', () => {
 
 describe('writes and invalidation', () => {
   it('set writes through and other instances drop their L1 copy', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const a = cache<number>({ name: 'w', l2, bus })
     const b = cache<number>({ name: 'w', l2, bus })
     await sleep(1)
@@ -285,8 +287,8 @@ describe('writes and invalidation', () => {
   })
 
   it('invalidateTag drops tagged keys on every tier and instance, leaving others', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const a = cache<string>({ name: 'tag', l2, bus })
     const b = cache<string>({ name: 'tag', l2, bus })
     await sleep(1)
@@ -300,8 +302,8 @@ describe('writes and invalidation', () => {
   })
 
   it('clear drops everything everywhere', async () => {
-    const l2 = memoryTier()
-    const bus = memoryBus()
+    const l2 = createMemoryTier()
+    const bus = createMemoryBus()
     const a = cache<string>({ name: 'clr', l2, bus })
     const b = cache<string>({ name: 'clr', l2, bus })
     await sleep(1)
@@ -313,7 +315,7 @@ describe('writes and invalidation', () => {
   })
 
   it('deleteLocal drops only this L1', async () => {
-    const l2 = memoryTier()
+    const l2 = createMemoryTier()
     const a = cache<string>({ name: 'dl', l2 })
     await a.getOrLoad('k', async () => 'v')
     a.deleteLocal('k')
@@ -326,8 +328,10 @@ describe('writes and invalidation', () => {
 describe('stats and metrics', () => {
   it('stats is plain JSON and metrics go only to the registry given', async () => {
     const registry = new Registry()
-    const a = cache<string>({ name: 'm', l2: memoryTier(), registry })
-    const b = cache<string>({ name: 'm2', l2: memoryTier(), registry })
+    const a = cache<string>({ name: 'm', l2: createMemoryTier() })
+    const b = cache<string>({ name: 'm2', l2: createMemoryTier() })
+    registerCacheMetrics(registry, a)
+    registerCacheMetrics(registry, b)
     await a.getOrLoad('k', async () => 'v')
     await a.getOrLoad('k', async () => 'v')
     await b.getOrLoad('k', async () => 'v')

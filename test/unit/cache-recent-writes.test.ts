@@ -1,12 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  type Cache,
-  createCache,
-  InvalidationFailedError,
-  type L2Tier,
-  memoryBus,
-  memoryTier,
-} from '../../src/cache/index.js'
+import { type Cache, createCache, InvalidationFailedError, type L2Tier } from '../../src/cache/index.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
 
 const open: Cache<unknown>[] = []
 afterEach(async () => {
@@ -15,7 +9,7 @@ afterEach(async () => {
 
 /** A shared tier whose invalidations can be made to fail while reads still work (a slow or flaky Redis). */
 function tierFailingInvalidations(): L2Tier & { failInvalidate: boolean; failAll: boolean } {
-  const inner = memoryTier()
+  const inner = createMemoryTier()
   const flags = { failInvalidate: false, failAll: false }
   return new Proxy(inner, {
     get(target, prop, receiver) {
@@ -38,7 +32,12 @@ function tierFailingInvalidations(): L2Tier & { failInvalidate: boolean; failAll
 
 function writerAndTier() {
   const l2 = tierFailingInvalidations()
-  const writer = createCache<{ v: number }>({ name: 'rw', l2, bus: memoryBus(), breaker: { failures: 100 } })
+  const writer = createCache<{ v: number }>({
+    name: 'rw',
+    l2,
+    bus: createMemoryBus(),
+    breaker: { failures: 100 },
+  })
   open.push(writer as Cache<unknown>)
   return { l2, writer }
 }

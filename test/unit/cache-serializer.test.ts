@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { decode, encode } from '../../src/cache/envelope.js'
-import { jsonSerializer, msgpackSerializer } from '../../src/cache/serializer.js'
+import { jsonSerializer } from '../../src/cache/serializer.js'
 import { SerializationError } from '../../src/errors.js'
+import { msgpackSerializer } from '../../src/msgpack/index.js'
 
 const sample = {
   id: 7,

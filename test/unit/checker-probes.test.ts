@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { adminRoutes, dashboardUrl } from '../../src/admin/index.js'
-import { type Cache, createCache, memoryBus, memoryTier } from '../../src/cache/index.js'
+import { createAdminRoutes, dashboardUrl } from '../../src/admin/index.js'
+import { type Cache, createCache } from '../../src/cache/index.js'
 import {
   cacheCopy,
   cacheProbe,
@@ -9,6 +9,7 @@ import {
   createConvergenceTracer,
   httpProbe,
 } from '../../src/checker/index.js'
+import { createMemoryBus, createMemoryTier } from '../../src/memory/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
 type Row = { id: number; price: number; version: number }
@@ -20,8 +21,8 @@ afterEach(async () => {
 
 /** Two instances of one cache sharing a memory L2 and bus, as the demo runs them in one process. */
 async function instances() {
-  const l2 = memoryTier()
-  const bus = memoryBus()
+  const l2 = createMemoryTier()
+  const bus = createMemoryBus()
   const make = (id: string) => createCache<Row>({ name: 'products', instanceId: id, l2, bus })
   const a = make('product-1')
   const b = make('product-2')
@@ -69,7 +70,7 @@ describe('cacheProbe and httpProbe', () => {
     await load(b, '1') // b's L1 holds version 1 now
     const app = Fastify()
     closers.push(() => app.close())
-    adminRoutes(app, {
+    createAdminRoutes(app, {
       token: TOKEN,
       sources: { inspect: (cache, key) => (cache === 'products' ? b.inspect(key) : undefined) },
     })

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { split } from '../../src/checker/checker.js'
 import { type Comparator, type Copy, createChecker, type Versioned } from '../../src/checker/index.js'
 import { InvalidOptionsError } from '../../src/errors.js'
+import { checkerMetrics } from '../../src/prometheus/index.js'
 
 type Row = { id: number; name: string; price: number }
 type Store = Map<string, Versioned<Row>>
@@ -251,8 +252,12 @@ describe('createChecker', () => {
     const w = world(4)
     w.cache.set('2', { version: 0, value: { id: 2, name: 'p2', price: 20 } })
     const registry = new Registry()
-    const checker = createChecker({ comparators: [w.comparator], budget: 4, registry })
-    createChecker({ comparators: [w.comparator], registry }) // a second checker shares the metrics
+    const checker = createChecker({
+      comparators: [w.comparator],
+      budget: 4,
+      metrics: checkerMetrics(registry),
+    })
+    createChecker({ comparators: [w.comparator], metrics: checkerMetrics(registry) }) // a second checker shares the metrics
     await checker.run()
     const text = await registry.metrics()
     expect(text).toContain('concord_checker_checked_total{comparator="products",copy="l2"} 4')

@@ -1,6 +1,7 @@
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createConvergenceTracer, type Probe } from '../../src/checker/index.js'
+import { tracerMetrics } from '../../src/prometheus/index.js'
 
 // Copies that show a write at a given time after it (fake clock): `at[path]` ms, or never.
 function delayedProbe(path: string, showsAfterMs: number | undefined, writtenAt: () => number): Probe {
@@ -23,7 +24,7 @@ describe('createConvergenceTracer', () => {
     const start = Date.now()
     const tracer = createConvergenceTracer({
       sampleRate: 1,
-      registry,
+      metrics: tracerMetrics(registry),
       timeout: '5s',
       probes: [
         delayedProbe('l2', 0, () => start),
@@ -59,7 +60,7 @@ describe('createConvergenceTracer', () => {
     const seen: string[] = []
     const tracer = createConvergenceTracer({
       sampleRate: 1,
-      registry,
+      metrics: tracerMetrics(registry),
       timeout: '2s',
       probes: [delayedProbe('l2', 0, () => start), delayedProbe('search', undefined, () => start)],
       onViolation: (v) => seen.push(v.path),

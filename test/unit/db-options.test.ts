@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { createShardMap, createShards, orderMigrations, pgliteNode, pgNode } from '../../src/db/index.js'
+import { createShardMap, createShards, orderMigrations } from '../../src/db/index.js'
 import { InvalidInputError, InvalidOptionsError } from '../../src/errors.js'
+import { createPgNode } from '../../src/pg/index.js'
+import { createPgliteNode } from '../../src/pglite/index.js'
 
 describe('db options and input', () => {
   it('names the bad option of createShards', () => {
@@ -43,15 +45,15 @@ describe('db options and input', () => {
   })
 
   it('names the bad option of the node adapters', () => {
-    expect(() => pgNode({ connectionString: 'postgres://x/db', max: 0 })).toThrow(/pgNode.*max/)
-    expect(() => pgNode({ connectionString: 'postgres://x/db', connectTimeout: 'a while' })).toThrow(
+    expect(() => createPgNode({ connectionString: 'postgres://x/db', max: 0 })).toThrow(/createPgNode.*max/)
+    expect(() => createPgNode({ connectionString: 'postgres://x/db', connectTimeout: 'a while' })).toThrow(
       InvalidOptionsError,
     )
-    expect(() => pgliteNode({ dataDir: '' })).toThrow(InvalidOptionsError)
+    expect(() => createPgliteNode({ dataDir: '' })).toThrow(InvalidOptionsError)
   })
 
   it('names a node by host, port and database, never by its password', () => {
-    const node = pgNode({ connectionString: 'postgres://app:secret@db1.internal:6432/shop' })
+    const node = createPgNode({ connectionString: 'postgres://app:secret@db1.internal:6432/shop' })
     expect(node.name).toBe('db1.internal:6432/shop')
     void node.close()
   })

@@ -1,13 +1,13 @@
 import {
+  createSagaEngine,
   defineSaga,
-  memorySagaLog,
   type SagaEngine,
   type SagaRecord,
   type SagaStep,
   SagaStepRejectedError,
-  sagaEngine,
 } from 'concord/saga'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMemorySagaLog } from '../../src/memory/index.js'
 
 const fast = { attempts: 3, backoff: 1, maxBackoff: 2, timeout: 1_000 }
 const engines: SagaEngine[] = []
@@ -15,9 +15,9 @@ afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()))
 })
 
-function engine(options: Partial<Parameters<typeof sagaEngine>[0]> = {}) {
-  const e = sagaEngine({
-    log: memorySagaLog(),
+function engine(options: Partial<Parameters<typeof createSagaEngine>[0]> = {}) {
+  const e = createSagaEngine({
+    log: createMemorySagaLog(),
     lease: 1_000,
     action: fast,
     forward: fast,

@@ -1,5 +1,6 @@
-import { defineSaga, memorySagaLog, type SagaEngine, type SagaStep, sagaEngine } from 'concord/saga'
+import { createSagaEngine, defineSaga, type SagaEngine, type SagaStep } from 'concord/saga'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMemorySagaLog } from '../../src/memory/index.js'
 import { crashableLog } from '../support/saga-chaos.js'
 import { sleep } from '../support/wait.js'
 
@@ -9,8 +10,8 @@ afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()))
 })
 
-function engine(log: Parameters<typeof sagaEngine>[0]['log'], owner: string, lease = 40) {
-  const e = sagaEngine({ log, owner, lease, action: fast, forward: fast, compensation: fast })
+function engine(log: Parameters<typeof createSagaEngine>[0]['log'], owner: string, lease = 40) {
+  const e = createSagaEngine({ log, owner, lease, action: fast, forward: fast, compensation: fast })
   engines.push(e)
   return e
 }
@@ -30,7 +31,7 @@ function steps(calls: string[], onAction: (step: string) => void = () => {}): Sa
 
 describe('saga recovery (memory log)', () => {
   it('a new process resumes a saga whose process died mid-step, with the same idempotency keys', async () => {
-    const inner = memorySagaLog()
+    const inner = createMemorySagaLog()
     const { log, crash } = crashableLog(inner)
     const calls: string[] = []
     const a = engine(log, 'a')
@@ -57,7 +58,7 @@ describe('saga recovery (memory log)', () => {
   })
 
   it('a saga held by a live process is not recovered by another', async () => {
-    const log = memorySagaLog()
+    const log = createMemorySagaLog()
     let release = () => {}
     const gate = new Promise<void>((resolve) => {
       release = resolve
@@ -74,7 +75,7 @@ describe('saga recovery (memory log)', () => {
   })
 
   it('a restarted process with the same owner name takes its sagas back at once', async () => {
-    const inner = memorySagaLog()
+    const inner = createMemorySagaLog()
     const { log, crash } = crashableLog(inner)
     const calls: string[] = []
     const before = engine(log, 'order-1', 60_000)
@@ -94,7 +95,7 @@ describe('saga recovery (memory log)', () => {
   })
 
   it('several processes recovering at once resume each saga exactly once', async () => {
-    const inner = memorySagaLog()
+    const inner = createMemorySagaLog()
     const { log, crash } = crashableLog(inner)
     const doomed = engine(log, 'doomed', 20)
     const calls: string[] = []
@@ -120,7 +121,7 @@ describe('saga recovery (memory log)', () => {
   })
 
   it('close() stops at the next boundary and releases the lease: another process resumes at once', async () => {
-    const log = memorySagaLog()
+    const log = createMemorySagaLog()
     const calls: string[] = []
     let entered = () => {}
     const inside = new Promise<void>((resolve) => {
@@ -148,10 +149,10 @@ describe('saga recovery (memory log)', () => {
   })
 
   it('start() keeps recovering: a saga whose process dies later is taken over without a call', async () => {
-    const inner = memorySagaLog()
+    const inner = createMemorySagaLog()
     const { log, crash } = crashableLog(inner)
     const calls: string[] = []
-    const survivor = sagaEngine({ log: inner, owner: 'survivor', lease: 40, recoverEvery: 30 })
+    const survivor = createSagaEngine({ log: inner, owner: 'survivor', lease: 40, recoverEvery: 30 })
     engines.push(survivor)
     survivor.register(defineSaga('order', steps(calls)))
     await survivor.start()

@@ -1,20 +1,19 @@
-import { memoryBroker } from 'concord/broker'
-import { memoryBus } from 'concord/bus'
-import { memoryTier } from 'concord/cache'
-import { createShards, pgliteNode } from 'concord/db'
+import { createShards } from 'concord/db'
+import { createMemoryBroker, createMemoryBus, createMemoryTier } from 'concord/memory'
+import { createPgliteNode } from 'concord/pglite'
 import type { Infra } from './infra.js'
 
 /** Everything in this process: three PGlite shards and one for search, memory L2, bus and broker. */
 export function embeddedInfra(): Infra {
-  const shards = createShards({ shards: [0, 1, 2].map(() => ({ primary: pgliteNode({}) })) })
-  const search = createShards({ shards: [{ primary: pgliteNode({}) }] })
-  const broker = memoryBroker()
+  const shards = createShards({ shards: [0, 1, 2].map(() => ({ primary: createPgliteNode({}) })) })
+  const search = createShards({ shards: [{ primary: createPgliteNode({}) }] })
+  const broker = createMemoryBroker()
   return {
     kind: 'embedded',
     shards,
     search,
-    l2: memoryTier(),
-    bus: memoryBus(),
+    l2: createMemoryTier(),
+    bus: createMemoryBus(),
     broker,
     async close() {
       await broker.close()

@@ -1,6 +1,5 @@
 import type { Broker } from 'concord/broker'
-import type { InvalidationBus } from 'concord/bus'
-import type { L2Tier } from 'concord/cache'
+import type { InvalidationBus, L2Tier } from 'concord/cache'
 import type { Shards } from 'concord/db'
 
 /**

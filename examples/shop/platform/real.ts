@@ -1,7 +1,7 @@
-import { natsBroker } from 'concord/broker'
-import { redisBus } from 'concord/bus'
-import { redisTier } from 'concord/cache'
-import { createShards, pgNode } from 'concord/db'
+import { createShards } from 'concord/db'
+import { createNatsBroker } from 'concord/nats'
+import { createPgNode } from 'concord/pg'
+import { createRedisBus, createRedisTier } from 'concord/redis'
 import { z } from 'zod'
 import type { Infra } from './infra.js'
 
@@ -28,13 +28,13 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
     shards: env.SHOP_SHARDS.split(';').map((entry) => {
       const [primary, ...replicas] = entry.split(',')
       return {
-        primary: pgNode({ connectionString: primary!, max }),
-        replicas: replicas.map((url) => pgNode({ connectionString: url, max })),
+        primary: createPgNode({ connectionString: primary!, max }),
+        replicas: replicas.map((url) => createPgNode({ connectionString: url, max })),
       }
     }),
   })
   const search = createShards({
-    shards: [{ primary: pgNode({ connectionString: env.SHOP_SEARCH_DB, max }) }],
+    shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max }) }],
   })
   const redis = env.REDIS_CLUSTER_NODES
     ? {
@@ -44,13 +44,13 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
         }),
       }
     : { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379' }
-  const broker = natsBroker({ servers: env.NATS_URL, streamPrefix: 'shop' })
+  const broker = createNatsBroker({ servers: env.NATS_URL, streamPrefix: 'shop' })
   return {
     kind: 'real',
     shards,
     search,
-    l2: redisTier({ ...redis, prefix: 'shop:' }),
-    bus: redisBus({ ...redis, prefix: 'shop:bus:' }),
+    l2: createRedisTier({ ...redis, prefix: 'shop:' }),
+    bus: createRedisBus({ ...redis, prefix: 'shop:bus:' }),
     broker,
     async close() {
       await broker.close()

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { BusMember, InvalidationBus, ReceivedMessage } from '../../../src/bus/index.js'
+import type { BusMember, InvalidationBus, ReceivedMessage } from '../../../src/cache/index.js'
 import { ClosedError } from '../../../src/errors.js'
 import { sleep, waitFor } from '../../support/wait.js'
 

@@ -1,19 +1,22 @@
 import type { Redis } from 'ioredis'
+import type { Broker, BrokerHealth, Subscription } from '../broker/kit.js'
+import {
+  BrokerUnavailableError,
+  checkName,
+  type EventEnvelope,
+  encodeEnvelope,
+  parseSubscribeOptions,
+  track,
+  within,
+} from '../broker/kit.js'
 import { ClosedError } from '../errors.js'
 import { parseOptions } from '../options.js'
-import { within } from './bounded.js'
-import { type EventEnvelope, encodeEnvelope } from './envelope.js'
-import { BrokerUnavailableError } from './errors.js'
-import { checkName } from './names.js'
-import { createClient, streamKey, whenReady } from './redis-streams-keys.js'
-import { type RedisStreamsBrokerOptions, redisStreamsSchema } from './redis-streams-options.js'
-import { definePublish, publishEntries } from './redis-streams-publish.js'
-import { redisStreamsSubscription } from './redis-streams-subscription.js'
-import { parseSubscribeOptions } from './subscribe-options.js'
-import { track } from './track.js'
-import type { Broker, BrokerHealth, Subscription } from './types.js'
+import { createClient, streamKey, whenReady } from './streams-keys.js'
+import { type RedisStreamsBrokerOptions, redisStreamsSchema } from './streams-options.js'
+import { definePublish, publishEntries } from './streams-publish.js'
+import { redisStreamsSubscription } from './streams-subscription.js'
 
-export type { RedisStreamsBrokerOptions } from './redis-streams-options.js'
+export type { RedisStreamsBrokerOptions } from './streams-options.js'
 
 /** The Redis Streams adapter, plus raw access for tests of poison-message handling. */
 export interface RedisStreamsBroker extends Broker {
@@ -27,8 +30,8 @@ export interface RedisStreamsBroker extends Broker {
  * `SET NX PX dedupWindow` on its id and, if new, an `XADD`, so dedup and append cannot come apart.
  * Stuck entries (a dead subscriber's) are taken over with `XAUTOCLAIM` after `ackWait`.
  */
-export function redisStreamsBroker(opts: RedisStreamsBrokerOptions): RedisStreamsBroker {
-  const options = parseOptions('redisStreamsBroker', redisStreamsSchema, opts)
+export function createRedisStreamsBroker(opts: RedisStreamsBrokerOptions): RedisStreamsBroker {
+  const options = parseOptions('createRedisStreamsBroker', redisStreamsSchema, opts)
   let lastError: string | undefined
   const cmd: Redis = createClient(options, (error) => {
     lastError = error.message
@@ -72,7 +75,7 @@ export function redisStreamsBroker(opts: RedisStreamsBrokerOptions): RedisStream
     async subscribe(topic, group, handler, subscribeOpts) {
       checkName('topic', topic)
       checkName('group', group)
-      const subscribe = parseSubscribeOptions('redisStreamsBroker.subscribe', subscribeOpts)
+      const subscribe = parseSubscribeOptions('createRedisStreamsBroker.subscribe', subscribeOpts)
       const key = streamKey(options.keyPrefix, topic)
       await bounded('subscribe', async () => {
         // From id 0: a new group reads the stream's retained entries, like a JetStream consumer with DeliverAll.

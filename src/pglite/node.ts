@@ -1,11 +1,9 @@
 import { PGlite } from '@electric-sql/pglite'
 import { z } from 'zod'
+import type { NodeAdapter, Queryable, Session } from '../db/kit.js'
+import { COMMIT_LSN_SQL, DbClosedError, Mutex, TransactionRolledBackError } from '../db/kit.js'
 import { parseOptions } from '../options.js'
-import { DbClosedError, TransactionRolledBackError } from './errors.js'
-import { COMMIT_LSN_SQL } from './lsn.js'
-import { Mutex } from './mutex.js'
-import { quoteChannel } from './pg-listener.js'
-import type { NodeAdapter, Queryable, Session } from './types.js'
+import { quoteChannel } from '../pg/listener.js'
 
 const schema = z.union([
   z.object({ db: z.instanceof(PGlite), name: z.string().min(1).optional() }).strict(),
@@ -25,8 +23,8 @@ export type PgliteNodeOptions = { dataDir?: string; name?: string } | { db: PGli
  * connection, so every query, session and transaction here waits its turn on one lock; statements of
  * concurrent transactions never interleave. A `db` passed in stays open on `close()` (its owner closes it).
  */
-export function pgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
-  const o = parseOptions('pgliteNode', schema, options)
+export function createPgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
+  const o = parseOptions('createPgliteNode', schema, options)
   const owned = !('db' in o)
   const dataDir = 'dataDir' in o ? o.dataDir : undefined
   const name = o.name ?? (owned ? `pglite:${dataDir ?? 'memory'}` : 'pglite')

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { CacheStats } from './stats.js'
+import type { CacheStats } from '../cache/kit.js'
 
 interface Source {
   readonly name: string
@@ -13,10 +13,10 @@ type Reader = (s: CacheStats) => [labels: Record<string, string>, value: number]
 const sources = new WeakMap<Registry, Set<Source>>()
 
 /**
- * Registers the cache's metrics in `registry` (never the global one). Values are read from `stats()` when
+ * Registers a cache's metrics in `registry` (never the global one). Values are read from `stats()` when
  * Prometheus scrapes, so the hit path only bumps plain counters. Returns a function that unregisters the cache.
  */
-export function registerMetrics(registry: Registry, source: Source): () => void {
+export function registerCacheMetrics(registry: Registry, source: Source): () => void {
   let set = sources.get(registry)
   if (set === undefined) {
     set = new Set()

@@ -1,14 +1,12 @@
-import { blobExpiry } from './envelope.js'
-import { maxLsn } from './lsn.js'
-import type { AcquireRequest, AcquireResult, L2Tier } from './tier.js'
-import { FillWaiters } from './waiters.js'
+import type { AcquireRequest, AcquireResult, L2Tier } from '../cache/kit.js'
+import { blobExpiry, FillWaiters, maxLsn } from '../cache/kit.js'
 
 /**
  * The embedded L2: one shared in-process store with the same semantics as the Redis tier (tokens, fenced fills,
- * leases with value hand-off, tags). Share one `memoryTier()` between caches to model instances sharing Redis.
+ * leases with value hand-off, tags). Share one `createMemoryTier()` between caches to model instances sharing Redis.
  * Expiry is checked on access (no timers).
  */
-export function memoryTier(): L2Tier & { readonly size: number } {
+export function createMemoryTier(): L2Tier & { readonly size: number } {
   const values = new Map<string, { blob: Buffer; expiresAt: number }>()
   const fences = new Map<string, { token: string; lsn: string | undefined; expiresAt: number }>()
   const leases = new Map<string, { id: string; expiresAt: number; waiters: boolean }>()

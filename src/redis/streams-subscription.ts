@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
-import { StopSignal } from './bounded.js'
-import { BrokerUnavailableError } from './errors.js'
-import { type InboundMessage, KeyedDispatcher } from './keyed-dispatcher.js'
-import { BODY_FIELD, createClient, whenReady } from './redis-streams-keys.js'
-import type { ResolvedRedisStreamsOptions } from './redis-streams-options.js'
-import type { ResolvedSubscribeOptions } from './subscribe-options.js'
-import type { EventHandler, Subscription } from './types.js'
+import type { EventHandler, ResolvedSubscribeOptions, Subscription } from '../broker/kit.js'
+import { BrokerUnavailableError, type InboundMessage, KeyedDispatcher, StopSignal } from '../broker/kit.js'
+import { BODY_FIELD, createClient, whenReady } from './streams-keys.js'
+import type { ResolvedRedisStreamsOptions } from './streams-options.js'
 
 /** Idle time given to released entries: far past any `ackWait`, so the next `XAUTOCLAIM` of any subscriber takes them. */
 const RELEASED_IDLE_MS = 1e12

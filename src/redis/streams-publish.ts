@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { BODY_FIELD, dedupKey, streamKey } from './redis-streams-keys.js'
+import { BODY_FIELD, dedupKey, streamKey } from './streams-keys.js'
 
 // KEYS[1] the stream, KEYS[1+i] the dedup key of event i; ARGV[1] dedup TTL ms, ARGV[2] MAXLEN (0: none),
 // ARGV[1+2i] event id i, ARGV[2+2i] body i. One script, so the dedup mark and the entry are written together

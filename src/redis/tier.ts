@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
 import { z } from 'zod'
+import type { AcquireResult, L2Tier } from '../cache/kit.js'
+import { FillWaiters } from '../cache/kit.js'
+import { parseOptions } from '../options.js'
 import {
   closeRedis,
   duplicateRedis,
@@ -9,12 +12,9 @@ import {
   type RedisEndpoint,
   redisTargetSchema,
   sameRedis,
-} from '../bus/redis-client.js'
-import { parseOptions } from '../options.js'
+} from './connection.js'
 import { ReadBatch } from './read-batch.js'
-import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './redis-scripts.js'
-import type { AcquireResult, L2Tier } from './tier.js'
-import { FillWaiters } from './waiters.js'
+import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './tier-scripts.js'
 
 const schema = z.intersection(
   redisTargetSchema,
@@ -50,8 +50,8 @@ interface Scripts {
  * one channel only when someone waits. Pub/sub rather than a blocking pop because one subscriber connection
  * serves any number of waiting keys (a BLPOP would hold one connection per waiting key), and it works on Cluster.
  */
-export function redisTier(input: RedisTierOptions): L2Tier {
-  const options = parseOptions('redisTier', schema, input)
+export function createRedisTier(input: RedisTierOptions): L2Tier {
+  const options = parseOptions('createRedisTier', schema, input)
   const p = options.prefix
   const channel = `${p}fill`
   let connection: { client: RedisClient; owned: boolean } | undefined

@@ -1,20 +1,25 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { Broker, BrokerHealth, Subscription } from '../broker/kit.js'
+import {
+  BrokerUnavailableError,
+  checkName,
+  type EventEnvelope,
+  encodeEnvelope,
+  MessageRejectedError,
+  parseSubscribeOptions,
+  StopSignal,
+  track,
+  within,
+} from '../broker/kit.js'
 import { ClosedError } from '../errors.js'
 import { parseOptions } from '../options.js'
-import { StopSignal, within } from './bounded.js'
-import { type EventEnvelope, encodeEnvelope } from './envelope.js'
-import { BrokerUnavailableError, MessageRejectedError } from './errors.js'
-import { checkName } from './names.js'
-import { type NatsBrokerOptions, natsSchema, type ResolvedNatsOptions } from './nats-options.js'
-import { publishPipelined } from './nats-publish.js'
-import { natsSubscription } from './nats-subscription.js'
-import { ensureConsumer, ensureStream, streamName } from './nats-topology.js'
-import { parseSubscribeOptions } from './subscribe-options.js'
-import { track } from './track.js'
-import type { Broker, BrokerHealth, Subscription } from './types.js'
+import { type NatsBrokerOptions, natsSchema, type ResolvedNatsOptions } from './options.js'
+import { publishPipelined } from './publish.js'
+import { natsSubscription } from './subscription.js'
+import { ensureConsumer, ensureStream, streamName } from './topology.js'
 
-export type { NatsBrokerOptions } from './nats-options.js'
+export type { NatsBrokerOptions } from './options.js'
 
 interface Clients {
   nc: NatsConnection
@@ -29,8 +34,8 @@ interface Clients {
  * while disconnected, `publish` rejects at once with `BrokerUnavailableError`; an event the server refuses as
  * such (over `max_payload`) rejects with `MessageRejectedError`.
  */
-export function natsBroker(opts: NatsBrokerOptions): Broker {
-  const options = parseOptions('natsBroker', natsSchema, opts)
+export function createNatsBroker(opts: NatsBrokerOptions): Broker {
+  const options = parseOptions('createNatsBroker', natsSchema, opts)
   const stop = new StopSignal()
   const subscriptions = new Set<Subscription>()
   const streams = new Map<string, Promise<void>>()
@@ -106,7 +111,7 @@ export function natsBroker(opts: NatsBrokerOptions): Broker {
     async subscribe(topic, group, handler, subscribeOpts) {
       checkName('topic', topic)
       checkName('group', group)
-      const subOptions = parseSubscribeOptions('natsBroker.subscribe', subscribeOpts)
+      const subOptions = parseSubscribeOptions('createNatsBroker.subscribe', subscribeOpts)
       const { nc, js, jsm } = await clients('subscribe')
       const setup = async () => {
         await streamFor(jsm, topic)

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
-import { within } from './bounded.js'
-import type { ResolvedRedisStreamsOptions } from './redis-streams-options.js'
+import { within } from '../broker/kit.js'
+import type { ResolvedRedisStreamsOptions } from './streams-options.js'
 
 // The `{topic}` hash tag puts a topic's stream and its dedup keys in one slot, so the publish script may touch
 // them together on a Redis Cluster as well.

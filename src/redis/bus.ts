@@ -1,12 +1,10 @@
 import { Cluster } from 'ioredis'
 import { z } from 'zod'
+import type { BusConnectOptions, BusMember, BusMessage, EarlyDelivery, InvalidationBus } from '../bus/kit.js'
+import { Batcher, BusMonitor, BusPublishError, type WireMessage } from '../bus/kit.js'
 import { ClosedError, TimeoutError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
 import { within } from '../within.js'
-import { Batcher } from './batcher.js'
-import type { BusConnectOptions, BusMember, BusMessage, EarlyDelivery, InvalidationBus } from './bus.js'
-import { BusPublishError } from './errors.js'
-import { BusMonitor, type WireMessage } from './monitor.js'
 import {
   closeRedis,
   duplicateRedis,
@@ -14,7 +12,7 @@ import {
   type RedisClient,
   type RedisEndpoint,
   redisTargetSchema,
-} from './redis-client.js'
+} from './connection.js'
 
 const schema = z.intersection(
   redisTargetSchema,
@@ -53,11 +51,11 @@ function publishOrdered(client: RedisClient, channel: string, text: string): Pro
  * Redis pub/sub bus (standalone or Cluster). Each member has a dedicated subscriber connection; publishes go
  * through the shared command connection. A member is healthy only while it hears its own heartbeats back, so a
  * subscriber that is connected but deaf (killed, paused, a broken proxy) is detected within `heartbeatTimeout`.
- * Members offer `early` (see `EarlyDelivery`): a `redisTier` on the same server (the same client, a URL with the
+ * Members offer `early` (see `EarlyDelivery`): a `createRedisTier` on the same server (the same client, a URL with the
  * same host and port, or cluster seeds sharing a node) publishes early copies from its invalidation script.
  */
-export function redisBus(input: RedisBusOptions): InvalidationBus {
-  const options = parseOptions('redisBus', schema, input)
+export function createRedisBus(input: RedisBusOptions): InvalidationBus {
+  const options = parseOptions('createRedisBus', schema, input)
   const heartbeatTimeout = options.heartbeatTimeout ?? 3 * options.heartbeatInterval
   let publisher: { client: RedisClient; owned: boolean } | undefined
   let users = 0

@@ -7,8 +7,8 @@ import {
   StorageType,
 } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
-import type { EventEnvelope } from './envelope.js'
-import type { ResolvedNatsOptions } from './nats-options.js'
+import type { EventEnvelope } from '../broker/kit.js'
+import type { ResolvedNatsOptions } from './options.js'
 
 export const streamName = (prefix: string, topic: string) => `${prefix}_${topic}`
 export const topicSubjects = (prefix: string, topic: string) => `${prefix}.${topic}.>`

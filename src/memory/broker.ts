@@ -1,13 +1,18 @@
 import { z } from 'zod'
+import type { Broker, BrokerHealth, EventHandler, Subscription } from '../broker/kit.js'
+import {
+  checkName,
+  type EventEnvelope,
+  encodeEnvelope,
+  type InboundMessage,
+  KeyedDispatcher,
+  parseSubscribeOptions,
+  type SubscribeOptions,
+  track,
+} from '../broker/kit.js'
 import { ClosedError } from '../errors.js'
 import { duration, parseOptions } from '../options.js'
-import { type EventEnvelope, encodeEnvelope } from './envelope.js'
-import { type InboundMessage, KeyedDispatcher } from './keyed-dispatcher.js'
-import { type MemoryGroup, MemoryLog } from './memory-log.js'
-import { checkName } from './names.js'
-import { parseSubscribeOptions, type SubscribeOptions } from './subscribe-options.js'
-import { track } from './track.js'
-import type { Broker, BrokerHealth, EventHandler, Subscription } from './types.js'
+import { type MemoryGroup, MemoryLog } from './broker-log.js'
 
 const memorySchema = z.object({
   /** How long a published id is remembered for deduplication. @default 2m (JetStream's default window) */
@@ -32,8 +37,8 @@ interface MemoryMessage extends InboundMessage {
  * The embedded broker: one process, no durability across restarts, the same delivery semantics as the others
  * (groups, at-least-once, per-aggregate order in a subscriber, retries, dead letters, dedup by id).
  */
-export function memoryBroker(opts?: MemoryBrokerOptions): MemoryBroker {
-  const options = parseOptions('memoryBroker', memorySchema, opts)
+export function createMemoryBroker(opts?: MemoryBrokerOptions): MemoryBroker {
+  const options = parseOptions('createMemoryBroker', memorySchema, opts)
   const logs = new Map<string, MemoryLog>()
   const seen = new Map<string, number>() // `${topic} ${id}` -> expiry; insertion order is expiry order
   const subscriptions = new Set<Subscription>()
@@ -103,7 +108,7 @@ function memorySubscription(
   handler: EventHandler,
   opts: SubscribeOptions | undefined,
 ): Subscription {
-  const options = parseSubscribeOptions('memoryBroker.subscribe', opts)
+  const options = parseSubscribeOptions('createMemoryBroker.subscribe', opts)
   const dispatcher = new KeyedDispatcher<MemoryMessage>(topic, groupName, handler, options, {
     ack: async (m) => group.ack(m.seq),
     keepAlive: async () => {}, // a live memory subscriber cannot lose its messages to another

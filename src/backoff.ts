@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { duration } from '../options.js'
+import { duration } from './options.js'
 
 /**
  * How long a subscriber waits before handing a failed message to its handler again: either a list of delays

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { CheckReport } from './types.js'
+import type { CheckerMetrics, TracerMetrics } from '../checker/index.js'
 
 /**
  * A metric of `registry` by name, created on first use. Two checkers (or a checker and a tracer created twice in
@@ -9,8 +9,8 @@ export function metric<M>(registry: Registry, name: string, create: () => M): M 
   return (registry.getSingleMetric(name) as M | undefined) ?? create()
 }
 
-/** The checker's metrics in `registry`, and a function that adds a run's report to them. */
-export function checkerMetrics(registry: Registry): (report: CheckReport) => void {
+/** The checker's metrics in `registry`: pass the result as `createChecker({ metrics })`. */
+export function checkerMetrics(registry: Registry): CheckerMetrics {
   const labelNames = ['comparator', 'copy'] as const
   const counter = (name: string, help: string) =>
     metric(registry, name, () => new Counter({ name, help, labelNames, registers: [registry] }))
@@ -61,7 +61,7 @@ export function checkerMetrics(registry: Registry): (report: CheckReport) => voi
         registers: [registry],
       }),
   )
-  return (report) => {
+  const record = (report: Parameters<CheckerMetrics['record']>[0]) => {
     runs.inc()
     duration.observe(report.durationMs / 1000)
     for (const [comparator, c] of Object.entries(report.byComparator)) {
@@ -75,12 +75,16 @@ export function checkerMetrics(registry: Registry): (report: CheckReport) => voi
       }
     }
   }
+  return { record }
 }
 
 const shares = new WeakMap<Registry, () => number>()
 
-/** The convergence tracer's metrics in `registry`. */
-export function tracerMetrics(registry: Registry, buckets: number[]) {
+/** Default buckets of `concord_convergence_seconds`, in seconds. */
+export const CONVERGENCE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/** The convergence tracer's metrics in `registry`: pass the result as `createConvergenceTracer({ metrics })`. */
+export function tracerMetrics(registry: Registry, buckets: number[] = CONVERGENCE_BUCKETS): TracerMetrics {
   const histogram = metric(
     registry,
     'concord_convergence_seconds',

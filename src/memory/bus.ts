@@ -1,8 +1,6 @@
+import type { BusConnectOptions, BusMember, BusMemberStats, BusMessage, InvalidationBus } from '../bus/kit.js'
+import { Batcher, BusPublishError, LagSamples } from '../bus/kit.js'
 import { ClosedError } from '../errors.js'
-import { Batcher } from './batcher.js'
-import type { BusConnectOptions, BusMember, BusMemberStats, BusMessage, InvalidationBus } from './bus.js'
-import { BusPublishError } from './errors.js'
-import { LagSamples } from './lag.js'
 
 export interface MemoryBusOptions {
   /**
@@ -27,10 +25,10 @@ interface Member {
 }
 
 /**
- * The embedded bus: members of one process on one `memoryBus()` value see each other's messages, in order and
+ * The embedded bus: members of one process on one `createMemoryBus()` value see each other's messages, in order and
  * without loss. Share one value between caches to model instances.
  */
-export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
+export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
   const schedule = options.schedule ?? ((deliver: () => void) => deliver())
   const channels = new Map<string, Set<Member>>()
 

@@ -1,9 +1,7 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { StopSignal } from './bounded.js'
-import { type InboundMessage, KeyedDispatcher } from './keyed-dispatcher.js'
-import type { ResolvedSubscribeOptions } from './subscribe-options.js'
-import type { EventHandler, Subscription } from './types.js'
+import type { EventHandler, ResolvedSubscribeOptions, Subscription } from '../broker/kit.js'
+import { type InboundMessage, KeyedDispatcher, StopSignal } from '../broker/kit.js'
 
 /** Lifetime of each pull request; bounds how long a closed subscriber's last request lingers on the server. */
 const PULL_EXPIRES = 2_000

@@ -1,10 +1,14 @@
 import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream'
 import { InvalidArgumentError } from '@nats-io/transport-node'
-import { type EventEnvelope, orderingKey } from './envelope.js'
-import { BrokerUnavailableError, MessageRejectedError } from './errors.js'
-import { sendInKeyOrder } from './keyed-send.js'
-import type { ResolvedNatsOptions } from './nats-options.js'
-import { eventSubject } from './nats-topology.js'
+import {
+  BrokerUnavailableError,
+  type EventEnvelope,
+  MessageRejectedError,
+  orderingKey,
+  sendInKeyOrder,
+} from '../broker/kit.js'
+import type { ResolvedNatsOptions } from './options.js'
+import { eventSubject } from './topology.js'
 
 /**
  * JetStream API errors about the message itself, not the server or the stream: the stream's maximum message

@@ -1,10 +1,9 @@
 import pg from 'pg'
 import { z } from 'zod'
+import type { Isolation, NodeAdapter, Queryable, QueryOptions, Session } from '../db/kit.js'
+import { COMMIT_LSN_SQL, DbClosedError, isConnectionError, TransactionRolledBackError } from '../db/kit.js'
 import { duration, parseOptions } from '../options.js'
-import { DbClosedError, isConnectionError, TransactionRolledBackError } from './errors.js'
-import { COMMIT_LSN_SQL } from './lsn.js'
-import { PgListener } from './pg-listener.js'
-import type { Isolation, NodeAdapter, Queryable, QueryOptions, Session } from './types.js'
+import { PgListener } from './listener.js'
 
 const schema = z.object({
   /** `postgres://user:pass@host:port/db`; or the separate fields below. */
@@ -37,8 +36,8 @@ const schema = z.object({
 export type PgNodeOptions = z.input<typeof schema>
 
 /** A PostgreSQL server reached through node-postgres: one pool per node, plus one LISTEN connection. */
-export function pgNode(options: PgNodeOptions): NodeAdapter {
-  const o = parseOptions('pgNode', schema, options)
+export function createPgNode(options: PgNodeOptions): NodeAdapter {
+  const o = parseOptions('createPgNode', schema, options)
   const config: pg.PoolConfig = {
     connectionString: o.connectionString,
     host: o.host,

@@ -7,7 +7,7 @@ import {
   type SagaRecord,
   type SagaStatus,
   SETTLED,
-} from './types.js'
+} from '../saga/kit.js'
 
 interface Row {
   saga: SagaRecord
@@ -18,10 +18,10 @@ interface Row {
 
 /**
  * A saga log in this process's memory: for unit tests and for trying sagas out. It is not durable:
- * sagas in it die with the process, so production uses `pgSagaLog`. It keeps the port's rules
+ * sagas in it die with the process, so production uses `createSqlSagaLog`. It keeps the port's rules
  * (owner-conditioned writes, leases, one claimer per saga) so the engine behaves the same on it.
  */
-export function memorySagaLog(): SagaLog {
+export function createMemorySagaLog(): SagaLog {
   const rows = new Map<string, Row>()
   const byKey = new Map<string, string>()
   const copy = <T>(value: T): T => structuredClone(value)

@@ -1,0 +1,5 @@
+/**
+ * concord/pglite: an embedded PostgreSQL (the optional peer dependency `@electric-sql/pglite`) as a node of
+ * concord/db's shards; the embedded default of the demo and of tests without servers.
+ */
+export { createPgliteNode, type PgliteNodeOptions } from './node.js'

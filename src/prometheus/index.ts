@@ -1,0 +1,6 @@
+/**
+ * concord/prometheus: concord's metrics in a prom-client `Registry` (the optional peer dependency
+ * `prom-client`). Nothing registers itself: the application passes its registry.
+ */
+export { registerCacheMetrics } from './cache-metrics.js'
+export { CONVERGENCE_BUCKETS, checkerMetrics, tracerMetrics } from './checker-metrics.js'
