@@ -179,9 +179,7 @@ export function mountAdmin(
     },
     url: (baseUrl: string) => dashboardUrl(baseUrl, options.token),
     async close() {
-      checker.stop()
-      tracer.close()
-      await sagas.close()
+      await Promise.all([checker.close(), tracer.close(), sagas.close()])
     },
   }
 }

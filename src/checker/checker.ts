@@ -63,7 +63,7 @@ const schema = z.object({
 export type CheckerOptions = z.input<typeof schema>
 
 /** Per-run overrides of `run()`. */
-export interface RunOptions {
+export interface CheckRunOptions {
   /** Keys sampled in this run. @default the checker's `budget` */
   budget?: number
   /** Repair confirmed divergences in this run. @default the checker's `repair` */
@@ -85,7 +85,7 @@ export interface Checker {
    * Runs a check now and resolves with its report. While a run is in flight (scheduled or not), returns that
    * run instead of starting a second one. Never rejects for a comparator's failure (see `report.errors`).
    */
-  run(options?: RunOptions): Promise<CheckReport>
+  run(options?: CheckRunOptions): Promise<CheckReport>
   /** The last `historySize` reports, newest first. */
   history(): CheckReport[]
   /** The newest report, if any run finished. */
@@ -93,8 +93,8 @@ export interface Checker {
   totals(): CheckerTotals
   /** Starts the schedule (the first run after `schedule.every`). Idempotent; a no-op without a schedule. */
   start(): void
-  /** Stops the schedule and waits for a run in flight. Later `run()` calls reject with `ClosedError`. */
-  stop(): Promise<void>
+  /** Stops the schedule and waits for a run in flight. Idempotent. Later `run()` calls reject with `ClosedError`. */
+  close(): Promise<void>
 }
 
 /**
@@ -127,7 +127,7 @@ export function createChecker(options: CheckerOptions): Checker {
   let scheduled = false
   let stopped = false
 
-  const execute = async (trigger: CheckReport['trigger'], run: RunOptions): Promise<CheckReport> => {
+  const execute = async (trigger: CheckReport['trigger'], run: CheckRunOptions): Promise<CheckReport> => {
     const report = await runCheck(o.comparators, {
       id: nextId++,
       trigger,
@@ -156,7 +156,7 @@ export function createChecker(options: CheckerOptions): Checker {
     return report
   }
 
-  const begin = (trigger: CheckReport['trigger'], run: RunOptions = {}): Promise<CheckReport> => {
+  const begin = (trigger: CheckReport['trigger'], run: CheckRunOptions = {}): Promise<CheckReport> => {
     inFlight ??= execute(trigger, run).finally(() => {
       inFlight = undefined
     })
@@ -187,7 +187,7 @@ export function createChecker(options: CheckerOptions): Checker {
       scheduled = true
       arm()
     },
-    async stop() {
+    async close() {
       stopped = true
       scheduled = false
       if (timer) clearTimeout(timer)

@@ -105,8 +105,8 @@ export interface ConvergenceTracer {
   stats(): ConvergenceStats
   /** The last `maxViolations` violations, oldest first. */
   violations(): Violation[]
-  /** Stops probing; traces in flight resolve without their unfinished paths. Later `track` throws. */
-  close(): void
+  /** Stops probing; traces in flight resolve without their unfinished paths. Idempotent. Later `track` throws. */
+  close(): Promise<void>
 }
 
 /**
@@ -255,7 +255,7 @@ export function createConvergenceTracer(options: ConvergenceTracerOptions): Conv
       }),
     }),
     violations: () => [...violations],
-    close() {
+    async close() {
       closed = true
       for (const t of [...timers]) t.wake()
     },

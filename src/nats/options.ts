@@ -22,7 +22,7 @@ export const natsSchema = z.object({
   /** Connection name shown by the server's monitoring. @default 'concord' */
   name: z.string().default('concord'),
   /** Stream `${prefix}_${topic}` holds subjects `${prefix}.${topic}.>`. @default 'concord' */
-  streamPrefix: z
+  prefix: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of A-Z, a-z, 0-9, _ and -')
     .default('concord'),

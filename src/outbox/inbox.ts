@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { EventEnvelope } from '../broker/kit.js'
 import type { Tx } from '../db/kit.js'
-import { parseOptions } from '../options.js'
+import { type Duration, durationMs, parseOptions } from '../options.js'
 import { assertEnvelope } from './envelope.js'
 import { isPermanentError } from './errors.js'
 import type { OutboxShards } from './ports.js'
@@ -76,8 +76,8 @@ export interface Inbox {
    * `handle` call with the returned event) runs the handler. Returns the event, or `undefined` if not found.
    */
   release(eventId: string): Promise<unknown>
-  /** Deletes dedup records older than `olderThanMs` (keep them longer than any redelivery can come). */
-  prune(olderThanMs: number): Promise<number>
+  /** Deletes dedup records older than `olderThan` (`'7d'` or milliseconds); keep them longer than any redelivery can come. */
+  prune(olderThan: Duration): Promise<number>
 }
 
 /** Creates an inbox for one consumer. Needs `outboxMigrations` applied to the shards. */
@@ -209,7 +209,8 @@ export function createInbox(options: InboxOptions): Inbox {
       }
       return undefined
     },
-    async prune(olderThanMs) {
+    async prune(olderThan) {
+      const olderThanMs = durationMs('Inbox.prune: olderThan', olderThan)
       let total = 0
       for (const shard of shardList()) {
         const { rowCount } = await o.shards.execute(

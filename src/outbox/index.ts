@@ -10,12 +10,10 @@
  *   effect once; `applyIfNewer` keeps projections from regressing.
  */
 export type { OutboxDeadLetter, OutboxShardStatus } from './admin.js'
-export { type EventEnvelope, type EventInput, newEventId } from './envelope.js'
+export type { EventInput } from './envelope.js'
 export {
   DeadLetterNotFoundError,
   InvalidIdentifierError,
-  isPermanentError,
-  MalformedEventError,
   PoisonEventError,
 } from './errors.js'
 export {
@@ -35,16 +33,12 @@ export {
 } from './invalidation.js'
 export { outboxMigrations } from './migrations.js'
 export type { InvalidationBroker, OutboxBroker, OutboxShards } from './ports.js'
-export { applyIfNewer, isNewer, type VersionedUpsert } from './projection.js'
+export { applyIfNewer, type VersionedUpsert } from './projection.js'
 export { createRelay, type Relay, type RelayStats } from './relay.js'
 export type { RelayOptions } from './relay-options.js'
-export { childTraceparent, isTraceparent, newTraceparent, traceIdOf } from './trace.js'
 export {
   createOutbox,
-  INVALIDATION_TOPIC,
-  INVALIDATION_TYPE,
   type InvalidationTarget,
-  OUTBOX_CHANNEL,
   type Outbox,
   type OutboxOptions,
 } from './writer.js'

@@ -39,7 +39,7 @@ export interface Relay {
   /** Starts a loop per shard (times `concurrency`). Idempotent. */
   start(): Promise<void>
   /** Stops the loops and waits for the batches in flight to settle. Idempotent. */
-  stop(): Promise<void>
+  close(): Promise<void>
   /** One claim-publish-settle pass on each shard, without the loops (tests, scripts). Returns events published. */
   runOnce(): Promise<number>
   stats(): RelayStats
@@ -257,7 +257,7 @@ export function createRelay(options: RelayOptions): Relay {
       }
       loops = shardList.flatMap((shard) => Array.from({ length: o.concurrency }, () => loop(shard)))
     },
-    async stop() {
+    async close() {
       if (stopped) return
       stopped = true
       running = false

@@ -1,5 +1,6 @@
+import { type Duration, durationMs } from '../options.js'
 import type { SagaDefinition } from './define.js'
-import { EngineCore, type RunOptions } from './engine-core.js'
+import { EngineCore, type SagaRunOptions } from './engine-core.js'
 import type { SagaEngineOptions } from './engine-options.js'
 import { SagaNotFoundError, SagaStateError } from './errors.js'
 import { outcomeOf, type SagaOutcome, waitSettled } from './outcome.js'
@@ -10,9 +11,9 @@ import type { SagaLogEntry, SagaRecord, SagaStatus } from './types.js'
 export interface RegisteredSaga<I> {
   readonly name: string
   /** Runs the saga to its end (or finds the one with this idempotency key) and reports how it ended. */
-  run(input: I, options?: RunOptions): Promise<SagaOutcome>
+  run(input: I, options?: SagaRunOptions): Promise<SagaOutcome>
   /** Writes the saga to the log and returns its id at once; the engine drives it in the background. */
-  submit(input: I, options?: RunOptions): Promise<{ id: string; created: boolean }>
+  submit(input: I, options?: SagaRunOptions): Promise<{ id: string; created: boolean }>
 }
 
 /** What `recover()` did. */
@@ -31,10 +32,14 @@ export interface SagaEngine {
   readonly owner: string
   /** Makes a saga runnable here; register every saga before `recover()` so it can resume them. */
   register<I>(def: SagaDefinition<I>): RegisteredSaga<I>
-  run<I>(def: SagaDefinition<I>, input: I, options?: RunOptions): Promise<SagaOutcome>
-  submit<I>(def: SagaDefinition<I>, input: I, options?: RunOptions): Promise<{ id: string; created: boolean }>
-  /** The saga's outcome once settled (or its state when `timeoutMs` passes first). */
-  wait(id: string, options?: { timeoutMs?: number }): Promise<SagaOutcome>
+  run<I>(def: SagaDefinition<I>, input: I, options?: SagaRunOptions): Promise<SagaOutcome>
+  submit<I>(
+    def: SagaDefinition<I>,
+    input: I,
+    options?: SagaRunOptions,
+  ): Promise<{ id: string; created: boolean }>
+  /** The saga's outcome once settled (or its state when `timeout` passes first; `'30s'` or milliseconds). */
+  wait(id: string, options?: { timeout?: Duration }): Promise<SagaOutcome>
   /**
    * Resumes every unsettled saga of a registered name whose lease has expired (or that this owner held
    * in an earlier life): forward, or compensating in reverse order. Each is claimed by exactly one process.
@@ -69,11 +74,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   let timer: NodeJS.Timeout | undefined
   let recovering: Promise<RecoverySummary> | undefined
 
-  const run = async <I>(def: SagaDefinition<I>, input: I, opts: RunOptions = {}) => {
+  const run = async <I>(def: SagaDefinition<I>, input: I, opts: SagaRunOptions = {}) => {
     const begun = await core.begin(def as SagaDefinition<never>, input, opts)
     return core.outcome(begun.id, begun.done, begun.created)
   }
-  const submit = async <I>(def: SagaDefinition<I>, input: I, opts: RunOptions = {}) => {
+  const submit = async <I>(def: SagaDefinition<I>, input: I, opts: SagaRunOptions = {}) => {
     const { id, created, done } = await core.begin(def as SagaDefinition<never>, input, opts)
     done.catch(() => undefined) // an interrupted saga stays in the log for recovery
     return { id, created }
@@ -136,7 +141,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     },
     run,
     submit,
-    async wait(id, { timeoutMs } = {}) {
+    async wait(id, { timeout } = {}) {
+      const timeoutMs = timeout === undefined ? undefined : durationMs('SagaEngine.wait: timeout', timeout)
       const mine = core.active.get(id)
       if (mine && timeoutMs === undefined) return core.outcome(id, mine, true)
       return outcomeOf(await waitSettled(log, id, core.pollMs, timeoutMs), true)

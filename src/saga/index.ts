@@ -13,12 +13,11 @@ export type {
   ProcessTransition,
 } from './choreography.js'
 export { defineChoreography, processHandler, reactOnce, undoOnce } from './choreography.js'
-export type { RetryPolicy, SagaDefinition, SagaStep, StepContext, StepKind } from './define.js'
+export type { SagaDefinition, SagaStep, StepContext, StepKind, StepRetryPolicy } from './define.js'
 export { defineSaga } from './define.js'
 export type { RecoverySummary, RegisteredSaga, SagaEngine } from './engine.js'
 export { createSagaEngine } from './engine.js'
-export type { RunOptions } from './engine-core.js'
-export { sagaIdFor } from './engine-core.js'
+export type { SagaRunOptions } from './engine-core.js'
 export type { SagaEngineOptions, SagaEvent } from './engine-options.js'
 export {
   SagaDefinitionError,

@@ -10,7 +10,7 @@ brokerContract('nats jetstream', async () => {
   const streamPrefix = uniqueName('broker_contract')
   const made: Broker[] = []
   const make = () => {
-    const broker = createNatsBroker({ servers, streamPrefix })
+    const broker = createNatsBroker({ servers, prefix: streamPrefix })
     made.push(broker)
     return broker
   }

@@ -8,7 +8,7 @@ brokerContract('redis streams', async () => {
   const keyPrefix = uniqueName('broker_contract')
   const made: RedisStreamsBroker[] = []
   const make = () => {
-    const broker = createRedisStreamsBroker({ redis: url, keyPrefix })
+    const broker = createRedisStreamsBroker({ url, prefix: keyPrefix })
     made.push(broker)
     return broker
   }

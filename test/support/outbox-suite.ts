@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { EventEnvelope } from '../../src/broker/index.js'
+import { MalformedEventError } from '../../src/broker/index.js'
 import { compareLsn, type Shards } from '../../src/db/index.js'
 import {
   applyIfNewer,
@@ -7,11 +8,10 @@ import {
   createOutbox,
   createRelay,
   DeadLetterNotFoundError,
-  MalformedEventError,
   outboxMigrations,
   PoisonEventError,
-  traceIdOf,
 } from '../../src/outbox/index.js'
+import { traceIdOf } from '../../src/outbox/trace.js'
 import { outOfOrder, recordingBroker } from './outbox-fixtures.js'
 import { signal, sleep, waitFor } from './wait.js'
 
@@ -167,7 +167,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         timeoutMs: 20_000,
         what: 'every event published',
       })
-      await Promise.all(relays.map((r) => r.stop()))
+      await Promise.all(relays.map((r) => r.close()))
       expect(outOfOrder(chaos.published.map((p) => p.event))).toEqual([])
       expect(relays.map((r) => r.stats().published).every((n) => n > 0)).toBe(true)
     })
@@ -224,7 +224,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       expect(relay.stats().brokerUnavailable).toBeGreaterThan(0)
       chaos.down(false)
       await waitFor(() => chaos.published.length === 20, { timeoutMs: 10_000, what: 'backlog drained' })
-      await relay.stop()
+      await relay.close()
       expect(relay.stats().deadLettered).toBe(0)
       expect(outOfOrder(chaos.published.map((p) => p.event))).toEqual([])
     })
@@ -238,7 +238,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await shards.withTransaction('n1', (tx) => outbox.add(tx, event('n1', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 5_000, what: 'notified publish' })
       expect(Date.now() - started).toBeLessThan(2_000)
-      await relay.stop()
+      await relay.close()
     })
 
     it('claims once per event at a low rate: a NOTIFY wakes one loop, and a drained claim is not repeated', async () => {
@@ -253,7 +253,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         await sleep(20)
       }
       const after = relay.stats()
-      await relay.stop()
+      await relay.close()
       // Waking both loops, or claiming again after each pass, would add an empty claim per event.
       expect(after.claims - before.claims).toBe(5)
       expect(after.emptyClaims - before.emptyClaims).toBe(0)
@@ -265,7 +265,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await relay.start()
       await shards.withTransaction('n2', (tx) => outbox.add(tx, event('n2', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 3_000, what: 'polled publish' })
-      await relay.stop()
+      await relay.close()
     })
 
     it('refreshes the outbox statistics once when claims come back full, and not again within the interval', async () => {
@@ -378,7 +378,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         })
         // The backoff had reached a few hundred ms; the 30 s poll would be the only way without `blocked`.
         expect(Date.now() - ended).toBeLessThan(2_000)
-        await relay.stop()
+        await relay.close()
       })
     }
 
