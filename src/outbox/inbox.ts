@@ -9,7 +9,7 @@ import type { OutboxShards } from './ports.js'
 import { describe } from './publish.js'
 import { childTraceparent } from './trace.js'
 
-const schema = z.object({
+export const schema = z.object({
   /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
   shards: z.custom<OutboxShards>(
     (v) =>
@@ -27,7 +27,18 @@ const schema = z.object({
   isPermanent: z.custom<(error: unknown) => boolean>((v) => typeof v === 'function').optional(),
 })
 
-export type InboxOptions = z.input<typeof schema>
+export interface InboxOptions {
+  /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
+  shards: OutboxShards
+  /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
+  consumer: string
+  /** Failed attempts (across processes and redeliveries) before an event is dead-lettered. @default 5 */
+  maxAttempts?: number
+  /** The shard key of the handler's transaction. @default the event's aggregateId */
+  shardKeyFor?: (event: EventEnvelope) => Duration
+  /** Errors no retry can cure: dead-lettered at once. @default MalformedEventError, PoisonEventError, E_INVALID_INPUT */
+  isPermanent?: (error: unknown) => boolean
+}
 
 /** What the handler gets besides its transaction and the event. */
 export interface HandleContext {

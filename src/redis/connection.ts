@@ -26,14 +26,46 @@ export const redisTargetSchema = z
     message: 'give exactly one of url, nodes, client',
   })
 
-export type RedisTarget = z.input<typeof redisTargetSchema>
+/** ioredis options for the connections concord opens (`username`, `password`, `tls`, `db`, ...). */
+interface WithOptions {
+  /**
+   * ioredis options for the connections concord opens from `url` or `nodes` (for a Cluster, they apply to every
+   * node). Credentials go to ioredis only, never into errors or health reports.
+   */
+  redisOptions?: RedisOptions
+}
+
+/** Where a Redis adapter connects: exactly one of a URL, a Cluster's seed nodes, or a client the caller owns. */
+export type RedisTarget =
+  | (WithOptions & {
+      /** A standalone server: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. */
+      url: string
+      nodes?: never
+      client?: never
+    })
+  | (WithOptions & {
+      /** Seed nodes of a Redis Cluster. */
+      nodes: { host: string; port: number }[]
+      url?: never
+      client?: never
+    })
+  | {
+      /** An ioredis `Redis` or `Cluster` the caller owns (and closes); concord duplicates it for subscribers. */
+      client: RedisClient
+      url?: never
+      nodes?: never
+      redisOptions?: never
+    }
 export type RedisClient = Redis | Cluster
 
 /** `EarlyDelivery.endpoint` of a Redis bus: where it connects. */
 export interface RedisEndpoint {
   kind: 'redis'
-  target: RedisTarget
+  target: ParsedTarget
 }
+
+/** A target as its schema parsed it. */
+export type ParsedTarget = z.output<typeof redisTargetSchema>
 
 /** One backoff for every connection concord opens: 50 ms doubling, at most 1 s between attempts, forever. */
 const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000)
@@ -119,7 +151,7 @@ export async function closeRedis(client: RedisClient): Promise<void> {
  * host and port (the database number does not matter to pub/sub), or cluster seed lists sharing a node. False
  * when unsure (a client against a URL), which only costs the caller an optimisation.
  */
-export function sameRedis(a: RedisTarget, b: RedisTarget): boolean {
+export function sameRedis(a: ParsedTarget, b: ParsedTarget): boolean {
   if (a.client !== undefined || b.client !== undefined) return a.client === b.client
   if (a.url !== undefined && b.url !== undefined) {
     const x = new URL(a.url)

@@ -18,7 +18,7 @@ export { defineSaga } from './define.js'
 export type { RecoverySummary, RegisteredSaga, SagaEngine } from './engine.js'
 export { createSagaEngine } from './engine.js'
 export type { SagaRunOptions } from './engine-core.js'
-export type { SagaEngineOptions, SagaEvent } from './engine-options.js'
+export type { EffectRetryOptions, SagaEngineOptions, SagaEvent } from './engine-options.js'
 export {
   SagaDefinitionError,
   SagaEffectCancelledError,

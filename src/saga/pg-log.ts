@@ -10,7 +10,7 @@ import {
   SETTLED,
 } from './types.js'
 
-const schema = z
+export const schema = z
   .object({
     /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
     db: z.custom<SagaSql>((v) => typeof (v as SagaSql)?.execute === 'function', 'a SagaSql'),
@@ -22,7 +22,15 @@ const schema = z
   })
   .strict()
 
-export type SqlSagaLogOptions = z.input<typeof schema>
+export interface SqlSagaLogOptions {
+  /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
+  db: SagaSql
+  /**
+   * Pin every saga's log to this shard. By default a saga's log lives on the shard its id hashes to,
+   * which spreads the log's writes over all primaries. @default undefined
+   */
+  coordinator?: number
+}
 
 const COLUMNS =
   'id, name, idempotency_key, input, status, step_cursor, steps, error, attention, created_at, updated_at'
