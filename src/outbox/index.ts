@@ -9,7 +9,14 @@
  * - `createInvalidator` applies durable invalidations; `createInbox().handle(event, fn)` runs each event's
  *   effect once; `applyIfNewer` keeps projections from regressing.
  */
-export type { OutboxDeadLetter, OutboxShardStatus } from './admin.js'
+export {
+  createOutboxAdmin,
+  type OutboxAdmin,
+  type OutboxAdminOptions,
+  type OutboxAdminShards,
+  type OutboxDeadLetter,
+  type OutboxShardStatus,
+} from './admin.js'
 export { type EventEnvelope, type EventInput, newEventId } from './envelope.js'
 export {
   DeadLetterNotFoundError,
