@@ -6,6 +6,7 @@
  *   durable cache invalidation beside them.
  * - `createRelay({ shards, broker })` publishes them: claim by aggregate with leases (FOR UPDATE SKIP LOCKED),
  *   publish outside any transaction, delete; per-aggregate order, backoff, parking, dead letters, redrive.
+ * - `createOutboxAdmin({ shards })` reads status and dead letters, and redrives or discards one, with no relay.
  * - `createInvalidator` applies durable invalidations; `createInbox().handle(event, fn)` runs each event's
  *   effect once; `applyIfNewer` keeps projections from regressing.
  */
