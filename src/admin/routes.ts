@@ -100,8 +100,8 @@ export interface AdminHandle {
  *   sources: {
  *     replication: () => shards.health(),
  *     caches: () => instances.map((i) => i.products.stats()),
- *     outbox: () => relay.status(),
- *     sagas: () => engine.counts(),
+ *     outbox: () => createOutboxAdmin({ shards }).status(),
+ *     sagas: () => createSagaAdmin({ log }).counts(),
  *     broker: () => broker.health(),
  *     checker,
  *     convergence: tracer,

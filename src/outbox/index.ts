@@ -6,10 +6,18 @@
  *   durable cache invalidation beside them.
  * - `createRelay({ shards, broker })` publishes them: claim by aggregate with leases (FOR UPDATE SKIP LOCKED),
  *   publish outside any transaction, delete; per-aggregate order, backoff, parking, dead letters, redrive.
+ * - `createOutboxAdmin({ shards })` reads status and dead letters, and redrives or discards one, with no relay.
  * - `createInvalidator` applies durable invalidations; `createInbox().handle(event, fn)` runs each event's
  *   effect once; `applyIfNewer` keeps projections from regressing.
  */
-export type { OutboxDeadLetter, OutboxShardStatus } from './admin.js'
+export {
+  createOutboxAdmin,
+  type OutboxAdmin,
+  type OutboxAdminOptions,
+  type OutboxAdminShards,
+  type OutboxDeadLetter,
+  type OutboxShardStatus,
+} from './admin.js'
 export type { EventInput } from './envelope.js'
 export {
   DeadLetterNotFoundError,

@@ -3,3 +3,4 @@
  * on it). Not a public subpath: the public API is index.ts.
  */
 export type { HandleResult, Inbox } from './inbox.js'
+export { traceIdOf } from './trace.js'

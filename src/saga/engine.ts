@@ -1,4 +1,5 @@
 import { type Duration, durationMs } from '../options.js'
+import { createSagaAdmin, type SagaListFilter } from './admin.js'
 import type { SagaDefinition } from './define.js'
 import { EngineCore, type SagaRunOptions } from './engine-core.js'
 import type { SagaEngineOptions } from './engine-options.js'
@@ -52,7 +53,7 @@ export interface SagaEngine {
   /** Admin: settles a NEEDS_ATTENTION saga by hand (the person fixed it), noting what was done. */
   resolve(id: string, resolution: { status: 'COMPLETED' | 'COMPENSATED'; note: string }): Promise<SagaOutcome>
   get(id: string): Promise<SagaRecord | undefined>
-  list(filter?: { status?: SagaStatus; name?: string; limit?: number }): Promise<SagaRecord[]>
+  list(filter?: SagaListFilter): Promise<SagaRecord[]>
   counts(): Promise<Record<SagaStatus, number>>
   history(id: string): Promise<SagaLogEntry[]>
   /** Stops driving (at the next step boundary), releases this process's leases, stops recovery. */
@@ -71,6 +72,7 @@ export interface SagaEngine {
 export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   const core = new EngineCore(options)
   const log = core.log
+  const admin = createSagaAdmin({ log })
   let timer: NodeJS.Timeout | undefined
   let recovering: Promise<RecoverySummary> | undefined
 
@@ -165,17 +167,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       }
       return core.outcome(id, core.drive(saga, retryFromAttention), false)
     },
-    async resolve(id, { status, note }) {
-      const resolved = await log.resolve(id, status, note)
-      if (resolved) return outcomeOf(resolved, false)
-      const found = await log.get(id)
-      if (!found) throw new SagaNotFoundError(id)
-      throw new SagaStateError(id, found.status, `resolve as ${status}`)
-    },
-    get: (id) => log.get(id),
-    list: (filter) => log.list(filter),
-    counts: () => log.counts(),
-    history: (id) => log.history(id),
+    resolve: (id, resolution) => admin.resolve(id, resolution),
+    get: (id) => admin.get(id),
+    list: (filter) => admin.list(filter),
+    counts: () => admin.counts(),
+    history: (id) => admin.history(id),
     async close() {
       if (core.closed) return
       core.closed = true

@@ -6,6 +6,7 @@
  * Every saga ends COMPLETED, COMPENSATED or visibly NEEDS_ATTENTION.
  */
 
+export { createSagaAdmin, type SagaAdmin, type SagaAdminOptions, type SagaListFilter } from './admin.js'
 export type {
   Choreography,
   ChoreographyDefinition,
