@@ -79,7 +79,7 @@ export interface AdminHandle {
 }
 
 /**
- * Adds the admin API to a fastify app (DESIGN.md, the shop's HTTP API):
+ * Adds the admin API to a fastify app:
  *
  * - `GET /admin/` the live dashboard page; `GET /admin` redirects to it (keeping the query).
  * - `GET /admin/consistency/status` the status JSON (`ConsistencyStatus`).

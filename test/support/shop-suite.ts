@@ -11,7 +11,7 @@ type Json = Record<string, unknown>
 
 /**
  * The shop's black-box contract over HTTP only, run against the embedded demo and the real one
- * (DESIGN.md "The shop's HTTP API"; issue: the shop's tests).
+ * (examples/shop/API.md).
  */
 export function shopSuite(name: string, args: string[], startTimeoutMs: number): void {
   describe(name, () => {
