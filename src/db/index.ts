@@ -4,10 +4,13 @@
  * primary (read-your-writes across replicas, and replica-safe cache fills: C4).
  */
 
+export { type PoolOf, readCommitLsn, withCommitLsn } from './commit-lsn.js'
 export {
   DbClosedError,
   isConnectionError,
   MigrationError,
+  MigrationsMissingError,
+  NotATransactionError,
   SerializationFailureError,
   ShardNotFoundError,
   ShardUnavailableError,
@@ -15,23 +18,26 @@ export {
 } from './errors.js'
 export { compareLsn, formatLsn, isLsn, lsnDiff, lsnToBigInt } from './lsn.js'
 export type { MigrationReport } from './migrations.js'
-export { orderMigrations } from './migrations.js'
+export { migrationScript, orderMigrations } from './migrations.js'
 export type { MaxLag } from './replica-health.js'
 export type { ReadOptions } from './router.js'
 export type { ShardMap } from './shard-map.js'
 export { createShardMap, DEFAULT_SLOTS, hashKey } from './shard-map.js'
-export type { Shards, ShardsOptions, TransactionOptions } from './shards.js'
+export type { Shards, ShardsCore, ShardsOptions, TransactionOptions } from './shards.js'
 export { createShards } from './shards.js'
 export type { DbLogger, RetryPolicy } from './transactions.js'
 export type {
+  Connection,
   Isolation,
   Migration,
   NodeAdapter,
   Queryable,
-  QueryOptions,
   ReadRoute,
   ReplicaHealth,
   Session,
   ShardConfig,
+  ShardStatements,
+  SqlResult,
+  SqlStatement,
   Tx,
 } from './types.js'

@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../broker/kit.js'
+import type { ShardsCore } from '../db/kit.js'
 import { DeadLetterNotFoundError } from './errors.js'
-import type { OutboxShards } from './ports.js'
 
 /** The outbox of one shard, as the status API shows it. */
 export interface OutboxShardStatus {
@@ -25,7 +25,7 @@ export interface OutboxDeadLetter {
   deadAt: string
 }
 
-export async function outboxStatus(shards: OutboxShards, shardList: number[]): Promise<OutboxShardStatus[]> {
+export async function outboxStatus(shards: ShardsCore, shardList: number[]): Promise<OutboxShardStatus[]> {
   return Promise.all(
     shardList.map(async (shard) => {
       const { rows } = await shards.execute(
@@ -49,7 +49,7 @@ export async function outboxStatus(shards: OutboxShards, shardList: number[]): P
 }
 
 export async function listDeadLetters(
-  shards: OutboxShards,
+  shards: ShardsCore,
   shardList: number[],
   limit: number,
 ): Promise<OutboxDeadLetter[]> {
@@ -82,7 +82,7 @@ export async function listDeadLetters(
  * @throws DeadLetterNotFoundError when no shard has it dead-lettered.
  */
 export async function redriveDeadLetter(
-  shards: OutboxShards,
+  shards: ShardsCore,
   shardList: number[],
   id: string,
 ): Promise<number> {
@@ -101,7 +101,7 @@ export async function redriveDeadLetter(
  * @throws DeadLetterNotFoundError when no shard has it dead-lettered.
  */
 export async function discardDeadLetter(
-  shards: OutboxShards,
+  shards: ShardsCore,
   shardList: number[],
   id: string,
 ): Promise<number> {
@@ -113,11 +113,11 @@ export async function discardDeadLetter(
   )
 }
 
-async function onTheShardHolding(shards: OutboxShards, shardList: number[], id: string, sql: string) {
+async function onTheShardHolding(shards: ShardsCore, shardList: number[], id: string, sql: string) {
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new DeadLetterNotFoundError(id, 'outbox')
   for (const shard of shardList) {
     const { rowCount } = await shards.execute(shard, sql, [id])
-    if (rowCount > 0) return shard
+    if ((rowCount ?? 0) > 0) return shard
   }
   throw new DeadLetterNotFoundError(id, 'outbox')
 }

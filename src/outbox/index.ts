@@ -13,7 +13,10 @@ export type { OutboxDeadLetter, OutboxShardStatus } from './admin.js'
 export { type EventEnvelope, type EventInput, newEventId } from './envelope.js'
 export {
   DeadLetterNotFoundError,
+  EventDeadLetteredError,
+  HandlerFailedError,
   InvalidIdentifierError,
+  InvalidTopicError,
   isPermanentError,
   MalformedEventError,
   PoisonEventError,
@@ -21,6 +24,7 @@ export {
 export {
   createInbox,
   type HandleContext,
+  type HandleInResult,
   type HandleResult,
   type Inbox,
   type InboxDeadLetter,
@@ -34,7 +38,7 @@ export {
   type InvalidatorOptions,
 } from './invalidation.js'
 export { outboxMigrations } from './migrations.js'
-export type { InvalidationBroker, OutboxBroker, OutboxShards } from './ports.js'
+export type { InvalidationBroker, OutboxBroker } from './ports.js'
 export { applyIfNewer, isNewer, type VersionedUpsert } from './projection.js'
 export { createRelay, type Relay, type RelayStats } from './relay.js'
 export type { RelayOptions } from './relay-options.js'

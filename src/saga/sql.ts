@@ -1,50 +1,42 @@
+import type { Queryable, ShardStatements } from '../db/kit.js'
+import { explainMissingTable } from '../db/kit.js'
+
 /**
- * The little SQL the saga log needs, so it runs on concord/db's shards or on plain clients (a pg
- * Pool, a PGlite) without importing either.
+ * The saga log's database: statements by shard (concord/db's `ShardStatements`), so it runs on concord/db's shards
+ * or on plain clients (a pg Pool per shard, a PGlite) without importing either.
  */
+export type SagaSql = ShardStatements
 
-/** Anything that runs one statement with `$1` parameters: a pg Pool or Client, PGlite, a concord/db Tx. */
-export interface SqlQueryable {
-  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
-}
-
-/** The saga log's view of the shards: run one statement, atomically, on a shard's primary. */
-export interface SagaSql {
-  readonly count: number
-  /** `prepare`: a name to prepare the statement under, once per connection (a hint; see concord/db). */
-  execute(shard: number, sql: string, params: unknown[], prepare?: string): Promise<Record<string, unknown>[]>
-}
-
-/** The subset of concord/db's `Shards` the saga log uses. */
-export interface ShardsLike {
-  readonly count: number
-  execute(
-    shard: number,
-    sql: string,
-    params?: unknown[],
-    options?: { prepare?: string },
-  ): Promise<{ rows: unknown[] }>
-}
-
-/** The saga log on concord/db shards: each statement on its own (autocommit) on the shard's primary. */
-export function sagaSqlFromShards(shards: ShardsLike): SagaSql {
+/**
+ * The saga log on concord/db shards (or one database: `createShards({ primary: createPgNode({ pool }) })`).
+ * A statement on a table the saga migrations have not created fails with `MigrationsMissingError`.
+ */
+export function sagaSqlFromShards(shards: ShardStatements): SagaSql {
   return {
     count: shards.count,
-    async execute(shard, sql, params, prepare) {
-      return (await shards.execute(shard, sql, params, prepare ? { prepare } : undefined)).rows as Record<
-        string,
-        unknown
-      >[]
+    async execute<R>(shard: number, statement: Parameters<Queryable['query']>[0], values?: unknown[]) {
+      try {
+        return await shards.execute<R>(shard, statement, values)
+      } catch (error) {
+        throw explainMissingTable(error)
+      }
     },
   }
 }
 
-/** The saga log on plain clients, one per shard (each statement runs in autocommit). */
-export function sagaSqlFromClients(clients: readonly SqlQueryable[]): SagaSql {
+/** The saga log on plain clients, one per shard, each statement in autocommit (a `pg.Pool` each is fine here). */
+export function sagaSqlFromClients(clients: readonly Queryable[]): SagaSql {
   return {
     count: clients.length,
-    async execute(shard, sql, params) {
-      return (await clients[shard]!.query(sql, params)).rows as Record<string, unknown>[]
+    async execute<R>(shard: number, statement: Parameters<Queryable['query']>[0], values?: unknown[]) {
+      // Named statements are left to concord/db's nodes, which know whether the connection keeps them.
+      const text = typeof statement === 'string' ? statement : statement.text
+      const params = typeof statement === 'string' ? values : (statement.values ?? values)
+      try {
+        return await clients[shard]!.query<R>(text, params)
+      } catch (error) {
+        throw explainMissingTable(error)
+      }
     },
   }
 }
