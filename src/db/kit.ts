@@ -8,10 +8,12 @@ export {
   DbClosedError,
   explainMissingTable,
   isConnectionError,
+  NotATransactionError,
   TransactionRolledBackError,
 } from './errors.js'
 export { COMMIT_LSN_SQL, compareLsn } from './lsn.js'
 export { Mutex } from './mutex.js'
+export { splitPlaceholders, textAndValues } from './placeholders.js'
 export type { Shards, ShardsCore } from './shards.js'
 export type {
   Connection,
