@@ -101,7 +101,10 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
        VALUES ${values.join(', ')}`
     // NOTIFY is delivered at commit, never for a rollback, and folded into one per channel per transaction.
     // Sent in the INSERT's statement (a data-modifying WITH always runs): one round trip less per write.
-    const text = o.notify ? `WITH ins AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', '')` : insert
+    // The notify row is a plain 1: a void column is more than some clients (Prisma's raw queries) can read.
+    const text = o.notify
+      ? `WITH ins AS (${insert}) SELECT 1 AS notified FROM pg_notify('${OUTBOX_CHANNEL}', '')`
+      : insert
     // Prepared for the usual few events per transaction; larger batches vary too much to be worth a name.
     const name =
       prepared.length <= PREPARED_UP_TO

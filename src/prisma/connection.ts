@@ -24,14 +24,14 @@ const RETURNS_ROWS = /^\s*(select|with|values|show)\b|\breturning\b/i
  * `$queryRawUnsafe` (its `rowCount` is the number of rows), any other through `$executeRawUnsafe` (its count).
  * Prisma has no named prepared statements, so concord's run unnamed. Only an interactive transaction keeps
  * statements on one connection: the batch form `$transaction([...])` and the plain client are refused.
- * @throws NotATransactionError for the `PrismaClient` itself (it has `$transaction`).
+ * @throws NotATransactionError for the `PrismaClient` itself (it has `$disconnect`, a transaction client has not).
  */
 export function prismaTx(tx: PrismaTxLike): Connection {
   if (typeof tx?.$queryRawUnsafe !== 'function' || typeof tx.$executeRawUnsafe !== 'function') {
     throw new NotATransactionError('prismaTx', 'not queryable')
   }
-  // The root client has $transaction; the client an interactive transaction hands its callback does not.
-  if (typeof (tx as { $transaction?: unknown }).$transaction === 'function') {
+  // The root client has $connect/$disconnect; the client an interactive transaction hands its callback does not.
+  if (typeof (tx as { $disconnect?: unknown }).$disconnect === 'function') {
     throw new NotATransactionError('prismaTx', 'pool')
   }
   return {
