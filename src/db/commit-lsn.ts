@@ -7,6 +7,11 @@ import type { Connection, Isolation, Queryable } from './types.js'
 export interface PoolOf<C extends Queryable> {
   readonly totalCount: number
   connect(): Promise<C & { release(error?: Error | boolean): void }>
+  // node-postgres' callback form, declared so that the client type is inferred from a pg.Pool (TypeScript infers
+  // from the last of overloaded signatures); never called.
+  connect(
+    callback: (error: Error | undefined, client: C | undefined, done: (release?: never) => void) => void,
+  ): void
 }
 
 /**
