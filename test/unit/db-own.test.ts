@@ -1,12 +1,14 @@
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { assertConnection } from '../../src/db/connection.js'
 import { explainMissingTable, MigrationsMissingError, NotATransactionError } from '../../src/db/errors.js'
-import { migrationScript } from '../../src/db/index.js'
+import { createShards, migrationScript } from '../../src/db/index.js'
 import { splitPlaceholders } from '../../src/db/placeholders.js'
 import { InvalidOptionsError } from '../../src/errors.js'
 import { duration, parseOptions } from '../../src/options.js'
 import { createOutbox } from '../../src/outbox/index.js'
+import { createPgNode } from '../../src/pg/index.js'
 
 const query = async () => ({ rows: [], rowCount: 0 })
 
@@ -105,5 +107,33 @@ describe('duration options', () => {
         /timeout: a duration: milliseconds as a number .*'250ms', '30s', '5m', '1h', '1d'/,
       )
     }
+  })
+})
+
+describe('one database on the application pool', () => {
+  it('createShards({ primary }) is one shard every key maps to; shards and primary together are refused', async () => {
+    const pool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' })
+    const node = createPgNode({ pool })
+    const shards = createShards({ primary: node, healthInterval: '1h' })
+    try {
+      expect(shards.count).toBe(1)
+      expect(['a', 'b', 42].map((k) => shards.shardFor(k))).toEqual([0, 0, 0])
+      expect(node.name).toBe('127.0.0.1:1/none')
+      expect(() => createShards({ primary: node, shards: [{ primary: node }] } as never)).toThrow(/not both/)
+    } finally {
+      await shards.close()
+    }
+    // The application's pool stays open: its owner ends it.
+    expect(pool.ending).toBe(false)
+    await pool.end()
+  })
+
+  it('createPgNode refuses a pool together with connection settings', () => {
+    const pool = new pg.Pool()
+    expect(() => createPgNode({ pool, host: 'db' })).toThrow(InvalidOptionsError)
+    expect(() => createPgNode({ pool, host: 'db' })).toThrow(
+      /host: give a pool or connection settings, not both/,
+    )
+    return pool.end()
   })
 })
