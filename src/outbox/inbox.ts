@@ -95,7 +95,8 @@ export interface Inbox {
    * and the error is rethrown, so the caller rolls back and the broker redelivers; the last allowed attempt (or a
    * permanent error, or a malformed event) dead-letters the event in `tx` instead and returns `dead-lettered`:
    * commit `tx` to keep that. `tx` must be on the database of the event's shard (`shardKey`, default by
-   * `shardKeyFor`; a concord `Tx` tells its own).
+   * `shardKeyFor`; a concord `Tx` tells its own). The count needs a second connection while `tx` is open: not
+   * for PGlite (one connection) or a pool of one; use `handle` there.
    * @throws NotATransactionError for a `Pool`, or a client with no transaction open; nothing is written.
    */
   handleIn<T>(
