@@ -12,7 +12,7 @@ ownDbSuite({
     return {
       transaction: (fn) =>
         db.transaction((tx) => fn(drizzleTx(tx), async (id) => void (await tx.insert(items).values({ id })))),
-      adaptNonTransaction: () => drizzleTx({ execute: db.execute.bind(db) } as never),
+      adaptNonTransaction: () => drizzleTx(db as never),
       close: async () => {},
     }
   },
