@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { prismaTx } from '../../src/prisma/index.js'
@@ -13,8 +13,9 @@ const run = promisify(execFile)
  * query compiler); the CLI still looks for the schema engine, used only by `prisma migrate`, so it is pointed
  * at a stand-in instead of being downloaded.
  */
+const dir = join(process.cwd(), 'node_modules', '.concord-prisma', String(process.pid))
+
 async function generateClient(): Promise<string> {
-  const dir = join(process.cwd(), 'node_modules', '.concord-prisma', String(process.pid))
   await mkdir(dir, { recursive: true })
   await writeFile(
     join(dir, 'schema.prisma'),
@@ -66,7 +67,10 @@ ownDbSuite({
           fn(prismaTx(tx), async (id) => void (await tx.item.create({ data: { id } }))),
         ),
       adaptNonTransaction: () => prismaTx(prisma as never),
-      close: () => prisma.$disconnect(),
+      async close() {
+        await prisma.$disconnect()
+        await rm(dir, { recursive: true, force: true })
+      },
     }
   },
 })
