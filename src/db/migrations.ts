@@ -10,6 +10,36 @@ export interface MigrationReport {
   applied: string[]
 }
 
+/** The table `migrate` records applied migrations in (one row per module and version, with a checksum). */
+const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS concord_migrations (
+  module text NOT NULL,
+  version integer NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (module, version)
+)`
+
+const checksumOf = (m: Migration) => createHash('sha256').update(m.sql).digest('hex')
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+
+/**
+ * The migrations as one SQL script, for a team's own migration tool (Prisma Migrate, Drizzle Kit, Knex, Flyway,
+ * psql): each migration's SQL, then its row in `concord_migrations`, so a later `shards.migrate(...)` of the same
+ * set finds it applied and does nothing. Run it once, in a transaction (most tools do). Print it with
+ * `console.log(migrationScript(outboxMigrations))`.
+ */
+export function migrationScript(migrations: readonly Migration[]): string {
+  const parts = [`${MIGRATIONS_TABLE_SQL};`]
+  for (const m of orderMigrations(migrations)) {
+    parts.push(
+      `-- concord ${m.module}@${m.version}: ${m.name}\n${m.sql.trim()}`,
+      `INSERT INTO concord_migrations (module, version, name, checksum) VALUES (${literal(m.module)}, ${m.version}, ${literal(m.name)}, ${literal(checksumOf(m))}) ON CONFLICT DO NOTHING;`,
+    )
+  }
+  return `${parts.join('\n\n')}\n`
+}
+
 // 'concord_migrations' as a fixed advisory lock key: every process migrating a shard takes the same one.
 const LOCK_KEY = '7237089413626978663'
 
@@ -62,14 +92,7 @@ export async function migrateNode(
   return node.session(async (s) => {
     await s.query('BEGIN')
     await s.query('SELECT pg_advisory_xact_lock($1::bigint)', [LOCK_KEY])
-    await s.query(`CREATE TABLE IF NOT EXISTS concord_migrations (
-      module text NOT NULL,
-      version integer NOT NULL,
-      name text NOT NULL,
-      checksum text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now(),
-      PRIMARY KEY (module, version)
-    )`)
+    await s.query(MIGRATIONS_TABLE_SQL)
     const { rows } = await s.query<{ module: string; version: number; checksum: string }>(
       'SELECT module, version, checksum FROM concord_migrations',
     )
@@ -77,7 +100,7 @@ export async function migrateNode(
     const report: MigrationReport = { shard, applied: [] }
     for (const m of ordered) {
       const id = `${m.module}@${m.version}`
-      const checksum = createHash('sha256').update(m.sql).digest('hex')
+      const checksum = checksumOf(m)
       const known = applied.get(id)
       if (known !== undefined) {
         if (known !== checksum) {

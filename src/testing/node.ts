@@ -78,7 +78,7 @@ export function runNodeContract(options: NodeContractOptions): void {
         async (q) => (await q.query('SELECT 1 FROM kv WHERE k = $1', ['commit-1'])).rowCount,
         { primary: true },
       )
-      expect(found.map((n, shard) => (n > 0 ? shard : -1)).filter((s) => s >= 0)).toEqual([owner])
+      expect(found.map((n, shard) => ((n ?? 0) > 0 ? shard : -1)).filter((s) => s >= 0)).toEqual([owner])
     })
 
     it('returns LSNs that only grow, and a read at that LSN sees the write', async () => {

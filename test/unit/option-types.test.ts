@@ -11,7 +11,7 @@ import type {
   ConvergenceTracerOptions,
   schema as ConvergenceTracerOptionsSchema,
 } from '../../src/checker/tracer.js'
-import type { ShardsOptions, schema as ShardsOptionsSchema } from '../../src/db/shards.js'
+import type { ShardedOptions, schema as ShardsOptionsSchema } from '../../src/db/shards.js'
 import type {
   MemoryBrokerOptions,
   memorySchema as MemoryBrokerOptionsSchema,
@@ -71,7 +71,7 @@ const checked = {
   InboxOptions: inStep<InboxOptions, typeof InboxOptionsSchema>(),
   RelayOptions: inStep<RelayOptions, typeof RelayOptionsSchema>(),
   OutboxOptions: inStep<OutboxOptions, typeof OutboxOptionsSchema>(),
-  ShardsOptions: inStep<ShardsOptions, typeof ShardsOptionsSchema>(),
+  ShardedOptions: inStep<ShardedOptions, typeof ShardsOptionsSchema>(),
   MemoryBrokerOptions: inStep<MemoryBrokerOptions, typeof MemoryBrokerOptionsSchema>(),
 }
 
