@@ -18,6 +18,7 @@ brokerContract('nats jetstream', async () => {
   return {
     broker: make(),
     connect: make,
+    open: make,
     // Another producer publishing straight to the topic's subjects, bypassing envelope validation.
     publishRaw: async (topic, data) => void (await js.publish(`${streamPrefix}.${topic}.raw.x`, data)),
     close: async () => {

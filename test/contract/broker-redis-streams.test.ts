@@ -16,6 +16,7 @@ brokerContract('redis streams', async () => {
   return {
     broker,
     connect: make,
+    open: make,
     publishRaw: (topic, data) => broker.publishRaw(topic, data),
     close: async () => {
       await Promise.all(made.map((b) => b.close()))
