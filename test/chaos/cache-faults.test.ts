@@ -55,12 +55,12 @@ function instance(id: string, extra: Partial<CacheOptions> = {}): Cache<number> 
 async function underFault(
   a: Cache<number>,
   b: Cache<number>,
-  fault: () => Promise<void>,
+  fault: (run: { failedInvalidations: number }) => Promise<void>,
 ): Promise<{ violations: string[]; failedInvalidations: number }> {
   let db = 0
   const acks: { version: number; at: number }[] = []
   const violations: string[] = []
-  let failedInvalidations = 0
+  const run = { failedInvalidations: 0 }
   let stop = false
   const loader = async () => db
   const reader = (async () => {
@@ -87,7 +87,7 @@ async function underFault(
         (error: unknown) => {
           if (!(error instanceof InvalidationFailedError))
             violations.push(`invalidate threw ${String(error)}`)
-          failedInvalidations++
+          run.failedInvalidations++
           return false
         },
       )
@@ -103,12 +103,12 @@ async function underFault(
     }
   })()
   await sleep(300)
-  await fault()
+  await fault(run)
   await sleep(300)
   stop = true
   await Promise.all([reader, writer])
   expect(acks.length).toBeGreaterThan(5)
-  return { violations, failedInvalidations }
+  return { violations, failedInvalidations: run.failedInvalidations }
 }
 
 describe('cache under Redis faults (C1, C2, C3)', () => {
@@ -134,7 +134,10 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
     let release: (() => void) | undefined
     const inFlight = b.getOrLoad('slow', () => new Promise<number>((r) => (release = () => r(-1))))
     await waitFor(() => release, { what: 'the slow load to start (its token read)' })
-    const { violations, failedInvalidations } = await underFault(a, b, async () => {
+    const { violations, failedInvalidations } = await underFault(a, b, async (run) => {
+      await redis.stop()
+      // At least one write while Redis is gone: its invalidation fails, and A must still read it back.
+      await waitFor(() => run.failedInvalidations > 0, { what: 'a failed invalidation' })
       await redis.restart()
       release!()
       expect(await inFlight).toBe(-1)
@@ -185,7 +188,7 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
     const side = new Redis(redis.url)
     const watcher = new Redis(redis.url)
     try {
-      const { violations, failedInvalidations } = await underFault(a, b, async () => {
+      const { violations, failedInvalidations } = await underFault(a, b, async (run) => {
         const blocking = side.eval(
           `local t0 = redis.call('TIME')
              local start = t0[1] * 1000000 + t0[2]
@@ -206,6 +209,7 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
         const t0 = Date.now()
         expect(await b.getOrLoad('fresh-key', async () => 5)).toBe(5)
         expect(Date.now() - t0).toBeLessThan(900) // Redis is blocked for 1 s: the answer came from the loader
+        await waitFor(() => run.failedInvalidations > 0, { what: 'a failed invalidation' })
         expect(await blocking).toBe(1)
         await waitFor(() => b.stats().bus.healthy, { timeoutMs: 5000, what: 'healthy again' })
       })
