@@ -299,6 +299,25 @@ describe.each([
   })
 })
 
+/**
+ * Until MONITOR has shown everything run before now: a marker command sent last is logged after all of them
+ * (MONITOR streams commands in the order the server runs them).
+ */
+async function monitored<E>(url: string, log: E[], args: (entry: E) => string[]): Promise<void> {
+  const marker = `monitor-marker-${uniqueName('m')}`
+  const client = new Redis(url)
+  try {
+    await client.echo(marker)
+    await waitFor(() => log.some((entry) => args(entry).includes(marker)), { what: 'the MONITOR marker' })
+  } finally {
+    client.disconnect()
+  }
+  log.splice(
+    log.findIndex((entry) => args(entry).includes(marker)),
+    1,
+  )
+}
+
 describe('L2 reads on standalone Redis', () => {
   it('go out as one GET and one MGET per tick, not a GET per read', async () => {
     const url = sharedServices().redis.url
@@ -315,11 +334,10 @@ describe('L2 reads on standalone Redis', () => {
       const monitor = await watcher.monitor()
       const log: string[][] = []
       monitor.on('monitor', (_time: string, args: unknown[]) => log.push(args.map(String)))
-      await sleep(50)
       const values = await Promise.all(
         Array.from({ length: 40 }, (_, i) => cache.getOrLoad(`k${i}`, async () => -1)),
       )
-      await sleep(50)
+      await monitored(url, log, (args) => args)
       monitor.disconnect()
       expect(values).toEqual(Array.from({ length: 40 }, (_, i) => i))
       const ours = log.filter((args) => args.slice(1).some((a) => a.startsWith(prefix)))
@@ -355,11 +373,10 @@ describe('early copies on standalone Redis', () => {
       monitor.on('monitor', (_time: string, args: unknown[], source: string) =>
         log.push({ source, args: args.map(String) }),
       )
-      await sleep(50)
       await a.set('k', 'v1')
       await a.invalidate('k')
       await waitFor(() => b.stats().bus.earlyIn >= 2, { timeoutMs: 1000, what: 'early copies' })
-      await sleep(50)
+      await monitored(url, log, (entry) => entry.args)
       monitor.disconnect()
       const value = `${prefix}{e:k}:v`
       const changes = log.flatMap((c, i) =>
