@@ -57,7 +57,7 @@ const shards = createShards({
 const relayShards = createShards({
   shards: [{ primary: createPgNode({ connectionString: db.primaryUrl, max: 8 }) }],
 })
-const broker = createNatsBroker({ servers: nats.url, streamPrefix: 'bench' })
+const broker = createNatsBroker({ servers: nats.url, prefix: 'bench' })
 const outbox = createOutbox()
 
 const event = (a: number, v: number) => ({
@@ -127,7 +127,7 @@ try {
   // The durable consumer resumes here after the latency phase: the relay's process only publishes meanwhile.
   await sub.close()
 
-  await relay.stop()
+  await relay.close()
   const publishedAt = new Map<string, number>()
   const latencyRelay = createRelay({
     shards: relayShards,
@@ -192,7 +192,7 @@ try {
   const { writeErrors, firstWriteError, achievedRate } = report
   const waitUntil = Date.now() + 30_000
   while (report.committed.some(([id]) => !publishedAt.has(id)) && Date.now() < waitUntil) await sleep(10)
-  await latencyRelay.stop()
+  await latencyRelay.close()
   const { claims, emptyClaims } = latencyRelay.stats()
   console.log(`  latency phase: ${claims} claims, ${emptyClaims} of them empty`)
   const latencies: number[] = []

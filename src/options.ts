@@ -40,6 +40,11 @@ export const duration = z.union([
 
 export type Duration = z.input<typeof duration>
 
+/** A duration given to a method (not a factory): milliseconds, or a string such as `'30s'`. */
+export function durationMs(where: string, value: Duration): number {
+  return parseOptions(where, duration, value)
+}
+
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
   let value: unknown = input
   for (const key of path) {

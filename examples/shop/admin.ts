@@ -1,4 +1,4 @@
-import { createAdminRoutes, dashboardUrl } from 'concord/admin'
+import { type CacheStatsLike, createAdminRoutes, dashboardUrl } from 'concord/admin'
 import {
   type Comparator,
   type Copy,
@@ -6,9 +6,9 @@ import {
   createConvergenceTracer,
   type Probe,
 } from 'concord/checker'
-import { createRelay } from 'concord/outbox'
+import { createOutboxAdmin } from 'concord/outbox'
 import { checkerMetrics, tracerMetrics } from 'concord/prometheus'
-import { createSagaEngine, createSqlSagaLog, sagaSqlFromShards } from 'concord/saga'
+import { createSagaAdmin, createSqlSagaLog, sagaSqlFromShards } from 'concord/saga'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Directory } from './gateway/directory.js'
@@ -143,9 +143,10 @@ export function mountAdmin(
     metrics: tracerMetrics(options.registry),
   })
 
-  // Read-only handles: status, dead letters and saga counts; the running relays and engines are elsewhere.
-  const relay = createRelay({ shards: infra.shards, broker: infra.broker })
-  const sagas = createSagaEngine({ log: createSqlSagaLog({ db: sagaSqlFromShards(infra.shards) }) })
+  // Read-only handles: outbox status and saga counts straight from the shards; the relays and engines that
+  // drive them run in the services.
+  const outbox = createOutboxAdmin({ shards: infra.shards })
+  const sagas = createSagaAdmin({ log: createSqlSagaLog({ db: sagaSqlFromShards(infra.shards) }) })
 
   createAdminRoutes(app, {
     token: options.token,
@@ -156,12 +157,10 @@ export function mountAdmin(
       caches: async () =>
         (
           await Promise.all(
-            directory
-              .all()
-              .map((i) => ask<{ caches: ReturnType<typeof Object> }>(i, 'GET', '/internal/stats')),
+            directory.all().map((i) => ask<{ caches: CacheStatsLike[] }>(i, 'GET', '/internal/stats')),
           )
-        ).flatMap((stats) => stats.caches as never[]),
-      outbox: () => relay.status(),
+        ).flatMap((stats) => stats.caches),
+      outbox: () => outbox.status(),
       sagas: () => sagas.counts(),
       broker: () => infra.broker.health(),
       checker,
@@ -179,9 +178,7 @@ export function mountAdmin(
     },
     url: (baseUrl: string) => dashboardUrl(baseUrl, options.token),
     async close() {
-      checker.stop()
-      tracer.close()
-      await sagas.close()
+      await Promise.all([checker.close(), tracer.close()])
     },
   }
 }

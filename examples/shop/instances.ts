@@ -120,7 +120,7 @@ export function productInstance(context: InstanceContext, name: string): Instanc
     },
     async close() {
       await subscription?.close()
-      await relay.stop()
+      await relay.close()
       await invalidator.close()
       await app.close()
       await cache.close()

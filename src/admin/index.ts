@@ -16,4 +16,4 @@ export type {
   OutboxShardLike,
   ReplicaLag,
 } from './sources.js'
-export { type CacheStatus, type ConsistencyStatus, collectStatus } from './status.js'
+export type { CacheStatus, ConsistencyStatus } from './status.js'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { z } from 'zod'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { requireToken, tokenGuard } from './auth.js'
 import { dashboardPage } from './dashboard-page.js'
 import type { AdminSourceError } from './errors.js'
@@ -9,7 +9,7 @@ import type { AdminSources } from './sources.js'
 import { type ConsistencyStatus, collectStatus } from './status.js'
 import { registerStatusMetrics } from './status-metrics.js'
 
-const schema = z.object({
+export const schema = z.object({
   /**
    * The admin token (at least 16 characters; e.g. `randomBytes(24).toString('base64url')`). Requests send it as
    * `Authorization: Bearer <token>` or `?token=<token>` (the dashboard URL). Compared in constant time; never
@@ -41,7 +41,35 @@ const schema = z.object({
   onError: z.custom<(error: AdminSourceError) => void>((v) => typeof v === 'function').optional(),
 })
 
-export type AdminOptions = z.input<typeof schema>
+export interface AdminOptions {
+  /**
+   * The admin token (at least 16 characters; e.g. `randomBytes(24).toString('base64url')`). Requests send it as
+   * `Authorization: Bearer <token>` or `?token=<token>` (the dashboard URL). Compared in constant time; never
+   * logged or echoed.
+   */
+  token: string
+  /** Providers of the status sections; see `AdminSources`. */
+  sources: AdminSources
+  /**
+   * The registry `GET /metrics` serves. Pass the one given to `createCache`, `createChecker` and
+   * `createConvergenceTracer` so their metrics are served too. @default a new Registry
+   */
+  registry?: Registry
+  /**
+   * `'token'`: `/metrics` needs the token like the admin routes (Prometheus sends it with
+   * `authorization: { credentials: <token> }`). `'open'`: anyone who reaches the port can scrape.
+   * @default 'token'
+   */
+  metricsAuth?: 'token' | 'open'
+  /** Bound on each status source. @default '2s' */
+  sourceTimeout?: Duration
+  /** How often the dashboard polls the status. @default '1s' */
+  pollInterval?: Duration
+  /** Shown in the dashboard's title. @default 'concord' */
+  title?: string
+  /** Receives each failing status source (the status still answers, with that section `null`). */
+  onError?: (error: AdminSourceError) => void
+}
 
 /** What `createAdminRoutes` gives back: the status collector and the registry `/metrics` serves. */
 export interface AdminHandle {
@@ -72,8 +100,8 @@ export interface AdminHandle {
  *   sources: {
  *     replication: () => shards.health(),
  *     caches: () => instances.map((i) => i.products.stats()),
- *     outbox: () => relay.status(),
- *     sagas: () => engine.counts(),
+ *     outbox: () => createOutboxAdmin({ shards }).status(),
+ *     sagas: () => createSagaAdmin({ log }).counts(),
  *     broker: () => broker.health(),
  *     checker,
  *     convergence: tracer,

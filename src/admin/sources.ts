@@ -3,17 +3,17 @@ import type { Checker, ConvergenceTracer } from '../checker/kit.js'
 /**
  * What the status API reads. Each section is a small provider the application wires to its own parts; a
  * section left out is `null` in the status. The shapes are the subsets the status needs of concord's own
- * objects, so `shards.health()`, `cache.stats()`, `relay.status()`, `engine.counts()`, `broker.health()`
- * plug in as they are.
+ * objects, so `shards.health()`, `cache.stats()`, `outboxAdmin.status()` (or a relay's), `sagaAdmin.counts()`
+ * (or an engine's), `broker.health()` plug in as they are.
  */
 export interface AdminSources {
   /** Replica lag per replica of every shard: `() => shards.health()`. */
   replication?: () => Awaitable<readonly ReplicaLag[]>
   /** Every cache instance's stats: `() => [productsA.stats(), productsB.stats(), ...]`. Bus health is read from them. */
   caches?: () => Awaitable<readonly CacheStatsLike[]>
-  /** The outbox of every shard: `() => relay.status()`. */
+  /** The outbox of every shard: `() => outboxAdmin.status()` (`createOutboxAdmin({ shards })`, no relay needed). */
   outbox?: () => Awaitable<readonly OutboxShardLike[]>
-  /** Sagas by state: `() => engine.counts()`. */
+  /** Sagas by state: `() => sagaAdmin.counts()` (`createSagaAdmin({ log })`, no engine needed). */
   sagas?: () => Awaitable<Readonly<Record<string, number>>>
   /** The event broker: `() => broker.health()`. */
   broker?: () => Awaitable<BrokerHealthLike>

@@ -1,6 +1,6 @@
 /**
  * concord/broker: the event broker port (adapters: concord/memory, concord/nats, concord/redis).
- * Every adapter passes the same contract suite (test/contract/support/broker-suite.ts); see README.md here for the semantics.
+ * Every adapter passes the same contract suite (`runBrokerContract` in concord/testing); see README.md here for the semantics.
  */
 export type { BackoffPolicy } from '../backoff.js'
 export { decodeEnvelope, type EventEnvelope, encodeEnvelope, newEventId, orderingKey } from './envelope.js'

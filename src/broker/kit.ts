@@ -1,6 +1,6 @@
 /**
- * The parts of concord/broker that adapters (src/redis, src/pg, src/nats, src/memory, ...) are built from.
- * Not a public subpath: other concept modules import `index.ts`, adapters this file.
+ * What other folders of concord build on from this one (the adapters in src/redis, src/pg, ..., and modules layered
+ * on it). Not a public subpath: the public API is index.ts.
  */
 export { StopSignal, within } from './bounded.js'
 export { type EventEnvelope, encodeEnvelope, newEventId, orderingKey } from './envelope.js'

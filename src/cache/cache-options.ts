@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { InvalidationBus } from '../bus/kit.js'
-import { duration } from '../options.js'
+import { type Duration, duration } from '../options.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
 import type { L2Tier } from './tier.js'
 
@@ -60,7 +60,43 @@ export const cacheOptionsSchema = z.object({
   onError: z.custom<(error: unknown) => void>((v) => typeof v === 'function').optional(),
 })
 
-export type CacheOptions = z.input<typeof cacheOptionsSchema>
+export interface CacheOptions {
+  /** Namespace of the cache: prefixes its keys in L2 and names its bus channel. Letters, digits, `._-`. */
+  name: string
+  /** This process's identity on the bus and in stats. @default `${hostname}-${pid}-${random}` */
+  instanceId?: string
+  /** In-process LRU, or `false` for none. @default { maxEntries: 10_000, ttl: same as `ttl` } */
+  l1?: false | { maxEntries?: number; ttl?: Duration }
+  /** The shared tier (`createRedisTier(...)` or `createMemoryTier()`); none means L1 only. */
+  l2?: L2Tier
+  /** Cross-instance invalidation (`createRedisBus(...)` or `createMemoryBus()`); none means a single instance. */
+  bus?: InvalidationBus
+  /** Freshness of a value. @default '5m' */
+  ttl?: Duration
+  /** Each TTL is shortened by up to this fraction at random, so keys filled together do not expire together. @default 0.1 */
+  jitter?: number
+  /** How long past its TTL a value is kept to serve when the loader fails (stale-if-error). @default 0 */
+  grace?: Duration
+  /** When set, a loader result of `undefined` is cached this long (negative caching). @default off */
+  negativeTtl?: Duration
+  /** `'json'` (keeps Date and BigInt), or a Serializer (`msgpackSerializer()` of concord/msgpack). @default 'json' */
+  serializer?: 'json' | Serializer
+  /** Bound on every L2 call. @default '250ms' */
+  l2Timeout?: Duration
+  /** Circuit breaker: consecutive L2 failures that open it, and how long it stays open. @default 5, '2s' */
+  breaker?: { failures?: number; resetAfter?: Duration }
+  /**
+   * Cross-instance single flight: the lease's lifetime (longer than a load), and how long other instances wait for
+   * the holder's value before loading themselves. @default { ttl: '10s', wait: '3s' }
+   */
+  lease?: { ttl?: Duration; wait?: Duration }
+  /** Lifetime of a version token (and its LSN) after an invalidation. @default '10m' */
+  fenceTtl?: Duration
+  /** Aborts (`ctx.signal`) and abandons a load running longer than this. @default none */
+  loadTimeout?: Duration
+  /** Called with every cache fault that was absorbed (L2 errors, bus errors, bad entries), for logging. */
+  onError?: (error: unknown) => void
+}
 export type ParsedCacheOptions = z.output<typeof cacheOptionsSchema>
 
 /** Per-call overrides of `getOrLoad` / `set`. */

@@ -11,8 +11,8 @@ export type {
   EarlyDelivery,
   InvalidationBus,
   ReceivedMessage,
-} from '../bus/bus.js'
-export { BusPublishError } from '../bus/errors.js'
+} from '../bus/kit.js'
+export { BusPublishError } from '../bus/kit.js'
 export { Cache, createCache, type Inspection } from './cache.js'
 export type { CacheOptions, EntryOptions } from './cache-options.js'
 export { CircuitOpenError, InvalidationFailedError, InvalidKeyError, LoadTimeoutError } from './errors.js'

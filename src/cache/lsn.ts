@@ -1,7 +1,7 @@
 import { compareLsn } from '../db/kit.js'
 
 // One pg_lsn implementation for the whole package (concord/db's); the cache adds only its variadic max.
-export { compareLsn, isLsn, lsnToBigInt } from '../db/lsn.js'
+export { compareLsn, isLsn, lsnToBigInt } from '../db/kit.js'
 
 /** The later of the LSNs given (`undefined` entries are skipped); `undefined` when none is given. */
 export function maxLsn(...lsns: (string | undefined)[]): string | undefined {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ClosedError } from '../errors.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { AlertFailedError, type ComparatorFailedError, DuplicateNameError } from './errors.js'
 import { runCheck } from './run.js'
 import type { CheckerMetrics, CheckReport, Comparator } from './types.js'
@@ -18,7 +18,7 @@ const isComparator = (v: unknown): v is Comparator => {
   )
 }
 
-const schema = z.object({
+export const schema = z.object({
   /** The data sets to check. */
   comparators: z
     .array(
@@ -60,10 +60,36 @@ const schema = z.object({
   onError: fn<(error: ComparatorFailedError | AlertFailedError) => void>('a function').optional(),
 })
 
-export type CheckerOptions = z.input<typeof schema>
+export interface CheckerOptions {
+  /** The data sets to check. */
+  comparators: Comparator<unknown>[]
+  /** Keys sampled per run, shared evenly by the comparators without their own `sampleSize`. @default 100 */
+  budget?: number
+  /** Keys checked at once per comparator. @default 8 */
+  concurrency?: number
+  /**
+   * Pause before the second read that confirms a suspected divergence. Set it above the projections' promised
+   * convergence delay so a copy still catching up with a fresh write is not reported. @default 0
+   */
+  confirmAfter?: Duration
+  /** Run each copy's repair policy on confirmed divergences (false: report only). @default true */
+  repair?: boolean
+  /** Runs every `every` after `start()`; one run at a time, the next timed from the end of the last. */
+  schedule?: { every: Duration }
+  /** Calls `hook` after a run that found more than `threshold` divergences (0: any). */
+  alert?: { hook: (report: CheckReport) => void | Promise<void>; threshold?: number }
+  /** Where each run's report is counted: `checkerMetrics(registry)` of concord/prometheus. @default none */
+  metrics?: CheckerMetrics
+  /** Reports kept by `history()`. @default 50 */
+  historySize?: number
+  /** Divergences and error messages kept per report. @default 20 */
+  maxSamples?: number
+  /** Receives each failed sample/source/read/repair call and alert hook failure. @default ignore (see reports) */
+  onError?: (error: ComparatorFailedError | AlertFailedError) => void
+}
 
 /** Per-run overrides of `run()`. */
-export interface RunOptions {
+export interface CheckRunOptions {
   /** Keys sampled in this run. @default the checker's `budget` */
   budget?: number
   /** Repair confirmed divergences in this run. @default the checker's `repair` */
@@ -85,7 +111,7 @@ export interface Checker {
    * Runs a check now and resolves with its report. While a run is in flight (scheduled or not), returns that
    * run instead of starting a second one. Never rejects for a comparator's failure (see `report.errors`).
    */
-  run(options?: RunOptions): Promise<CheckReport>
+  run(options?: CheckRunOptions): Promise<CheckReport>
   /** The last `historySize` reports, newest first. */
   history(): CheckReport[]
   /** The newest report, if any run finished. */
@@ -93,8 +119,8 @@ export interface Checker {
   totals(): CheckerTotals
   /** Starts the schedule (the first run after `schedule.every`). Idempotent; a no-op without a schedule. */
   start(): void
-  /** Stops the schedule and waits for a run in flight. Later `run()` calls reject with `ClosedError`. */
-  stop(): Promise<void>
+  /** Stops the schedule and waits for a run in flight. Idempotent. Later `run()` calls reject with `ClosedError`. */
+  close(): Promise<void>
 }
 
 /**
@@ -127,7 +153,7 @@ export function createChecker(options: CheckerOptions): Checker {
   let scheduled = false
   let stopped = false
 
-  const execute = async (trigger: CheckReport['trigger'], run: RunOptions): Promise<CheckReport> => {
+  const execute = async (trigger: CheckReport['trigger'], run: CheckRunOptions): Promise<CheckReport> => {
     const report = await runCheck(o.comparators, {
       id: nextId++,
       trigger,
@@ -156,7 +182,7 @@ export function createChecker(options: CheckerOptions): Checker {
     return report
   }
 
-  const begin = (trigger: CheckReport['trigger'], run: RunOptions = {}): Promise<CheckReport> => {
+  const begin = (trigger: CheckReport['trigger'], run: CheckRunOptions = {}): Promise<CheckReport> => {
     inFlight ??= execute(trigger, run).finally(() => {
       inFlight = undefined
     })
@@ -187,7 +213,7 @@ export function createChecker(options: CheckerOptions): Checker {
       scheduled = true
       arm()
     },
-    async stop() {
+    async close() {
       stopped = true
       scheduled = false
       if (timer) clearTimeout(timer)

@@ -11,13 +11,12 @@ export {
   type Checker,
   type CheckerOptions,
   type CheckerTotals,
+  type CheckRunOptions,
   createChecker,
-  type RunOptions,
 } from './checker.js'
-export { compareRecords, compareVersions, differingFields } from './compare.js'
+export { compareRecords, compareVersions } from './compare.js'
 export { AlertFailedError, ComparatorFailedError, DuplicateNameError } from './errors.js'
 export { cacheCopy, cacheProbe, httpProbe, type InspectableCache } from './probes.js'
-export { reservoirSample } from './sample.js'
 export {
   type ConvergenceStats,
   type ConvergenceTracer,

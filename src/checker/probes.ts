@@ -1,4 +1,5 @@
 import type { Inspection } from '../cache/kit.js'
+import { type Duration, durationMs } from '../options.js'
 import type { Probe } from './tracer.js'
 import type { Copy, Version } from './types.js'
 
@@ -63,15 +64,17 @@ export function httpProbe(options: {
   versionOf: (body: unknown) => Version | undefined
   headers?: Record<string, string>
   absentIsConverged?: boolean
-  timeoutMs?: number
+  /** Bound on each request (`'1s'` or milliseconds). @default '1s' */
+  timeout?: Duration
 }): Probe {
+  const timeoutMs = durationMs('httpProbe: timeout', options.timeout ?? 1000)
   return {
     path: options.path,
     absentIsConverged: options.absentIsConverged ?? false,
     read: async (key) => {
       const response = await fetch(options.url(key), {
         headers: options.headers,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 1000),
+        signal: AbortSignal.timeout(timeoutMs),
       })
       if (response.status === 404) return undefined
       if (!response.ok) throw new Error(`${options.path}: HTTP ${response.status}`)

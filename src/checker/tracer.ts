@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ClosedError, InvalidInputError } from '../errors.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { compareVersions } from './compare.js'
 import { DuplicateNameError, message } from './errors.js'
 import type { TracerMetrics, Version } from './types.js'
@@ -19,7 +19,7 @@ export interface Probe {
   absentIsConverged?: boolean
 }
 
-const schema = z.object({
+export const schema = z.object({
   /** Share of `track()` calls that are traced, 0..1. @default 0.01 */
   sampleRate: z.number().min(0).max(1).default(0.01),
   probes: z
@@ -51,7 +51,28 @@ const schema = z.object({
   onViolation: z.custom<(violation: Violation) => void>((v) => typeof v === 'function').optional(),
 })
 
-export type ConvergenceTracerOptions = z.input<typeof schema>
+export interface ConvergenceTracerOptions {
+  probes: Probe[]
+  /** Share of `track()` calls that are traced, 0..1. @default 0.01 */
+  sampleRate?: number
+  /** A copy that does not show the write this long after it was written is a violation. @default '10s' */
+  timeout?: Duration
+  /** First pause between probes of a path; doubles up to `maxInterval`. @default '5ms' */
+  interval?: Duration
+  /** Longest pause between probes: convergence times are upper bounds within it. @default '100ms' */
+  maxInterval?: Duration
+  /** Traces at once; further writes are not traced (counted as `dropped`). @default 1000 */
+  maxInFlight?: number
+  /** Violations kept by `violations()`, newest last. @default 100 */
+  maxViolations?: number
+  /** Convergence times kept per path for the percentiles in `stats()`. @default 1000 */
+  window?: number
+  /** Where convergence times and violations are counted: `tracerMetrics(registry)` of concord/prometheus. */
+  metrics?: TracerMetrics
+  /** Decides sampling; tests pass their own. @default Math.random */
+  random?: () => number
+  onViolation?: (violation: Violation) => void
+}
 
 /** A copy that did not show a write within the timeout. */
 export interface Violation {
@@ -105,8 +126,8 @@ export interface ConvergenceTracer {
   stats(): ConvergenceStats
   /** The last `maxViolations` violations, oldest first. */
   violations(): Violation[]
-  /** Stops probing; traces in flight resolve without their unfinished paths. Later `track` throws. */
-  close(): void
+  /** Stops probing; traces in flight resolve without their unfinished paths. Idempotent. Later `track` throws. */
+  close(): Promise<void>
 }
 
 /**
@@ -255,7 +276,7 @@ export function createConvergenceTracer(options: ConvergenceTracerOptions): Conv
       }),
     }),
     violations: () => [...violations],
-    close() {
+    async close() {
       closed = true
       for (const t of [...timers]) t.wake()
     },

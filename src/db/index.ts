@@ -6,23 +6,21 @@
 
 export {
   DbClosedError,
-  isConnectionError,
   MigrationError,
   SerializationFailureError,
   ShardNotFoundError,
   ShardUnavailableError,
   TransactionRolledBackError,
 } from './errors.js'
-export { compareLsn, formatLsn, isLsn, lsnDiff, lsnToBigInt } from './lsn.js'
+export { compareLsn, isLsn } from './lsn.js'
 export type { MigrationReport } from './migrations.js'
-export { orderMigrations } from './migrations.js'
 export type { MaxLag } from './replica-health.js'
 export type { ReadOptions } from './router.js'
 export type { ShardMap } from './shard-map.js'
-export { createShardMap, DEFAULT_SLOTS, hashKey } from './shard-map.js'
+export { createShardMap } from './shard-map.js'
 export type { Shards, ShardsOptions, TransactionOptions } from './shards.js'
 export { createShards } from './shards.js'
-export type { DbLogger, RetryPolicy } from './transactions.js'
+export type { DbLogger, TransactionRetryPolicy } from './transactions.js'
 export type {
   Isolation,
   Migration,

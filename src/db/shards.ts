@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { InvalidInputError } from '../errors.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { DbClosedError, ShardNotFoundError } from './errors.js'
 import { type MigrationReport, migrateNode, orderMigrations } from './migrations.js'
 import { ShardHealth } from './replica-health.js'
@@ -28,7 +28,7 @@ const isNode = (v: unknown): v is NodeAdapter =>
   )
 const node = z.custom<NodeAdapter>(isNode, 'a node adapter: createPgNode(...) or createPgliteNode(...)')
 
-const schema = z.object({
+export const schema = z.object({
   /** One entry per shard, in shard order. */
   shards: z.array(z.object({ primary: node, replicas: z.array(node).default([]) })).min(1),
   /** Key to shard. @default createShardMap({ shards: shards.length }) (4096 slots, equal ranges) */
@@ -58,7 +58,22 @@ const schema = z.object({
     .optional(),
 })
 
-export type ShardsOptions = z.input<typeof schema>
+export interface ShardsOptions {
+  /** One entry per shard, in shard order. */
+  shards: { primary: NodeAdapter; replicas?: NodeAdapter[] }[]
+  /** Key to shard. @default createShardMap({ shards: shards.length }) (4096 slots, equal ranges) */
+  map?: ShardMap
+  /** A replica further behind than either bound serves no reads. @default { bytes: 16 MiB, seconds: 5 } */
+  maxLag?: { bytes?: number; seconds?: number }
+  /** How often replica health is checked in the background. @default '1s' */
+  healthInterval?: Duration
+  /** A health check slower than this marks the replica unreachable. @default '2s' */
+  healthTimeout?: Duration
+  /** Serialisation failures and deadlocks: attempts in all, and the first pause. @default { attempts: 5, backoff: '10ms' } */
+  retry?: { attempts?: number; backoff?: Duration }
+  /** Receives errors of `afterCommit` callbacks. @default console */
+  logger?: DbLogger
+}
 
 export interface TransactionOptions {
   /** @default 'read committed' */

@@ -11,7 +11,7 @@ export interface DbLogger {
   warn(context: Record<string, unknown>, message: string): void
 }
 
-export interface RetryPolicy {
+export interface TransactionRetryPolicy {
   /** Attempts in all, the first included. */
   attempts: number
   /** First pause between attempts; doubles each time, with jitter. */
@@ -29,7 +29,7 @@ export function runTransaction<T>(
   node: NodeAdapter,
   fn: (tx: Tx) => Promise<T>,
   isolation: Isolation,
-  retry: RetryPolicy,
+  retry: TransactionRetryPolicy,
   logger: DbLogger,
 ): Promise<{ result: T; lsn: string }> {
   return retrying(shard, node, retry, async () => {
@@ -62,7 +62,7 @@ export function runStatement<R>(
   node: NodeAdapter,
   sql: string,
   params: unknown[] | undefined,
-  retry: RetryPolicy,
+  retry: TransactionRetryPolicy,
   options?: QueryOptions,
 ): Promise<{ rows: R[]; rowCount: number }> {
   return retrying(shard, node, retry, () => node.query<R>(sql, params, options))
@@ -71,7 +71,7 @@ export function runStatement<R>(
 async function retrying<T>(
   shard: number,
   node: NodeAdapter,
-  retry: RetryPolicy,
+  retry: TransactionRetryPolicy,
   run: () => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {

@@ -11,17 +11,22 @@ import {
   track,
 } from '../broker/kit.js'
 import { ClosedError } from '../errors.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { type MemoryGroup, MemoryLog } from './broker-log.js'
 
-const memorySchema = z.object({
+export const memorySchema = z.object({
   /** How long a published id is remembered for deduplication. @default 2m (JetStream's default window) */
   dedupWindow: duration.default(120_000),
   /** Messages kept per topic; the oldest are dropped beyond it, read or not. @default 100000 */
   maxMessages: z.number().int().min(1).default(100_000),
 })
 
-export type MemoryBrokerOptions = z.input<typeof memorySchema>
+export interface MemoryBrokerOptions {
+  /** How long a published id is remembered for deduplication. @default 2m (JetStream's default window) */
+  dedupWindow?: Duration
+  /** Messages kept per topic; the oldest are dropped beyond it, read or not. @default 100000 */
+  maxMessages?: number
+}
 
 /** The in-process broker, plus a way to store raw bytes (to exercise poison-message handling). */
 export interface MemoryBroker extends Broker {

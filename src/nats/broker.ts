@@ -28,8 +28,8 @@ interface Clients {
 }
 
 /**
- * The NATS JetStream adapter: a file-backed stream per topic (`${streamPrefix}_${topic}`, subjects
- * `${streamPrefix}.${topic}.<aggregateType>.<aggregateId>`), deduplicated by `Nats-Msg-Id` = event id within
+ * The NATS JetStream adapter: a file-backed stream per topic (`${prefix}_${topic}`, subjects
+ * `${prefix}.${topic}.<aggregateType>.<aggregateId>`), deduplicated by `Nats-Msg-Id` = event id within
  * `dedupWindow`, and a durable pull consumer per group. Connects in the background and reconnects forever;
  * while disconnected, `publish` rejects at once with `BrokerUnavailableError`; an event the server refuses as
  * such (over `max_payload`) rejects with `MessageRejectedError`.
@@ -120,7 +120,7 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
       await within(setup(), options.publishTimeout * 2, () => unavailable('subscribe')).catch((error) => {
         throw error instanceof BrokerUnavailableError ? error : unavailable('subscribe', error)
       })
-      const stream = streamName(options.streamPrefix, topic)
+      const stream = streamName(options.prefix, topic)
       const ensure = () => {
         streams.delete(topic)
         return setup()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { duration } from '../options.js'
+import { type Duration, duration } from '../options.js'
 
 export const natsSchema = z.object({
   /** Server URLs (`nats://host:4222`, `tls://host:4222`). */
@@ -22,7 +22,7 @@ export const natsSchema = z.object({
   /** Connection name shown by the server's monitoring. @default 'concord' */
   name: z.string().default('concord'),
   /** Stream `${prefix}_${topic}` holds subjects `${prefix}.${topic}.>`. @default 'concord' */
-  streamPrefix: z
+  prefix: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of A-Z, a-z, 0-9, _ and -')
     .default('concord'),
@@ -45,5 +45,42 @@ export const natsSchema = z.object({
   maxAckPending: z.number().int().min(1).default(1_000),
 })
 
-export type NatsBrokerOptions = z.input<typeof natsSchema>
+export interface NatsBrokerOptions {
+  /** Server URLs (`nats://host:4222`, `tls://host:4222`). */
+  servers: string | string[]
+  user?: string
+  pass?: string
+  token?: string
+  /** TLS settings (CA, client certificate and key, as file paths or PEM text); `{}` for TLS with system CAs. */
+  tls?: {
+    caFile?: string
+    ca?: string
+    certFile?: string
+    cert?: string
+    keyFile?: string
+    key?: string
+    handshakeFirst?: boolean
+  }
+  /** Connection name shown by the server's monitoring. @default 'concord' */
+  name?: string
+  /** Stream `${prefix}_${topic}` holds subjects `${prefix}.${topic}.>`. @default 'concord' */
+  prefix?: string
+  /** The stream's `duplicate_window`: how long a published event id is remembered. @default 2m */
+  dedupWindow?: Duration
+  /** The stream's `max_age`; 0 keeps messages until limits are changed by an operator. @default 0 */
+  maxAge?: Duration
+  /** Stream replicas (in a JetStream cluster). @default 1 */
+  replicas?: number
+  /** Bound on a publish (connection, stream creation and every PubAck), and on subscribe setup. @default 2s */
+  publishTimeout?: Duration
+  /**
+   * Messages of one `publish` awaiting their PubAck at once (each aggregate has at most one: its next event is
+   * sent when the previous one is acknowledged). @default 1024
+   */
+  maxPublishInFlight?: number
+  /** Wait between reconnect attempts; the client retries forever. @default 500ms */
+  reconnectWait?: Duration
+  /** The consumer's `max_ack_pending`; keep it above the sum of the group's subscribers' maxInFlight. @default 1000 */
+  maxAckPending?: number
+}
 export type ResolvedNatsOptions = Readonly<z.output<typeof natsSchema>>

@@ -37,7 +37,7 @@ export async function publishPipelined(
     encoded,
     (x) => orderingKey(x.event),
     ({ event, data }) =>
-      js.publish(eventSubject(options.streamPrefix, topic, event), data, {
+      js.publish(eventSubject(options.prefix, topic, event), data, {
         msgID: event.id,
         timeout: options.publishTimeout,
       }),

@@ -24,7 +24,7 @@ export function eventSubject(prefix: string, topic: string, event: EventEnvelope
 
 /** Creates the topic's stream if missing (file storage, the configured dedup window and age limit). */
 export async function ensureStream(jsm: JetStreamManager, options: ResolvedNatsOptions, topic: string) {
-  const name = streamName(options.streamPrefix, topic)
+  const name = streamName(options.prefix, topic)
   try {
     await jsm.streams.info(name)
     return
@@ -34,7 +34,7 @@ export async function ensureStream(jsm: JetStreamManager, options: ResolvedNatsO
   try {
     await jsm.streams.add({
       name,
-      subjects: [topicSubjects(options.streamPrefix, topic)],
+      subjects: [topicSubjects(options.prefix, topic)],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: nanos(options.dedupWindow),
@@ -60,7 +60,7 @@ export async function ensureConsumer(
   group: string,
   ackWaitMs: number,
 ) {
-  const stream = streamName(options.streamPrefix, topic)
+  const stream = streamName(options.prefix, topic)
   const existing = await jsm.consumers.info(stream, group).catch((error) => {
     if (isNotFound(error)) return undefined
     throw error
@@ -79,7 +79,7 @@ export async function ensureConsumer(
       ack_wait: nanos(ackWaitMs),
       max_deliver: -1,
       max_ack_pending: options.maxAckPending,
-      filter_subject: topicSubjects(options.streamPrefix, topic),
+      filter_subject: topicSubjects(options.prefix, topic),
     })
   } catch (error) {
     await jsm.consumers.info(stream, group).catch(() => {

@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { EventEnvelope } from '../broker/kit.js'
 import type { Tx } from '../db/kit.js'
-import { parseOptions } from '../options.js'
+import { type Duration, durationMs, parseOptions } from '../options.js'
 import { assertEnvelope } from './envelope.js'
 import { isPermanentError } from './errors.js'
 import type { OutboxShards } from './ports.js'
 import { describe } from './publish.js'
 import { childTraceparent } from './trace.js'
 
-const schema = z.object({
+export const schema = z.object({
   /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
   shards: z.custom<OutboxShards>(
     (v) =>
@@ -27,7 +27,18 @@ const schema = z.object({
   isPermanent: z.custom<(error: unknown) => boolean>((v) => typeof v === 'function').optional(),
 })
 
-export type InboxOptions = z.input<typeof schema>
+export interface InboxOptions {
+  /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
+  shards: OutboxShards
+  /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
+  consumer: string
+  /** Failed attempts (across processes and redeliveries) before an event is dead-lettered. @default 5 */
+  maxAttempts?: number
+  /** The shard key of the handler's transaction. @default the event's aggregateId */
+  shardKeyFor?: (event: EventEnvelope) => Duration
+  /** Errors no retry can cure: dead-lettered at once. @default MalformedEventError, PoisonEventError, E_INVALID_INPUT */
+  isPermanent?: (error: unknown) => boolean
+}
 
 /** What the handler gets besides its transaction and the event. */
 export interface HandleContext {
@@ -76,8 +87,8 @@ export interface Inbox {
    * `handle` call with the returned event) runs the handler. Returns the event, or `undefined` if not found.
    */
   release(eventId: string): Promise<unknown>
-  /** Deletes dedup records older than `olderThanMs` (keep them longer than any redelivery can come). */
-  prune(olderThanMs: number): Promise<number>
+  /** Deletes dedup records older than `olderThan` (`'7d'` or milliseconds); keep them longer than any redelivery can come. */
+  prune(olderThan: Duration): Promise<number>
 }
 
 /** Creates an inbox for one consumer. Needs `outboxMigrations` applied to the shards. */
@@ -209,7 +220,8 @@ export function createInbox(options: InboxOptions): Inbox {
       }
       return undefined
     },
-    async prune(olderThanMs) {
+    async prune(olderThan) {
+      const olderThanMs = durationMs('Inbox.prune: olderThan', olderThan)
       let total = 0
       for (const shard of shardList()) {
         const { rowCount } = await o.shards.execute(

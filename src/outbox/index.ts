@@ -6,16 +6,22 @@
  *   durable cache invalidation beside them.
  * - `createRelay({ shards, broker })` publishes them: claim by aggregate with leases (FOR UPDATE SKIP LOCKED),
  *   publish outside any transaction, delete; per-aggregate order, backoff, parking, dead letters, redrive.
+ * - `createOutboxAdmin({ shards })` reads status and dead letters, and redrives or discards one, with no relay.
  * - `createInvalidator` applies durable invalidations; `createInbox().handle(event, fn)` runs each event's
  *   effect once; `applyIfNewer` keeps projections from regressing.
  */
-export type { OutboxDeadLetter, OutboxShardStatus } from './admin.js'
-export { type EventEnvelope, type EventInput, newEventId } from './envelope.js'
+export {
+  createOutboxAdmin,
+  type OutboxAdmin,
+  type OutboxAdminOptions,
+  type OutboxAdminShards,
+  type OutboxDeadLetter,
+  type OutboxShardStatus,
+} from './admin.js'
+export type { EventInput } from './envelope.js'
 export {
   DeadLetterNotFoundError,
   InvalidIdentifierError,
-  isPermanentError,
-  MalformedEventError,
   PoisonEventError,
 } from './errors.js'
 export {
@@ -35,16 +41,12 @@ export {
 } from './invalidation.js'
 export { outboxMigrations } from './migrations.js'
 export type { InvalidationBroker, OutboxBroker, OutboxShards } from './ports.js'
-export { applyIfNewer, isNewer, type VersionedUpsert } from './projection.js'
+export { applyIfNewer, type VersionedUpsert } from './projection.js'
 export { createRelay, type Relay, type RelayStats } from './relay.js'
 export type { RelayOptions } from './relay-options.js'
-export { childTraceparent, isTraceparent, newTraceparent, traceIdOf } from './trace.js'
 export {
   createOutbox,
-  INVALIDATION_TOPIC,
-  INVALIDATION_TYPE,
   type InvalidationTarget,
-  OUTBOX_CHANNEL,
   type Outbox,
   type OutboxOptions,
 } from './writer.js'

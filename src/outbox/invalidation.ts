@@ -9,7 +9,7 @@ export interface InvalidationCache {
   invalidate(keys: string[], opts?: { lsn?: string }): Promise<unknown>
 }
 
-const schema = z.object({
+export const schema = z.object({
   broker: z.custom<InvalidationBroker>(
     (v) => typeof (v as InvalidationBroker)?.subscribe === 'function',
     'a Broker',
@@ -31,7 +31,21 @@ const schema = z.object({
   onUnknownCache: z.custom<(cache: string) => void>((v) => typeof v === 'function').optional(),
 })
 
-export type InvalidatorOptions = z.input<typeof schema>
+export interface InvalidatorOptions {
+  broker: InvalidationBroker
+  /** The caches by the names writers give `addInvalidation`. */
+  caches: Record<string, InvalidationCache>
+  /** @default 'concord-invalidations' */
+  topic?: string
+  /**
+   * The subscriber group. Caches shared by every instance (L2, and L1 through the bus) need one group, so each
+   * record is applied once. @default 'concord-invalidator'
+   */
+  group?: string
+  subscribe?: SubscribeOptions
+  /** Records naming a cache not in `caches`. @default console.warn */
+  onUnknownCache?: (cache: string) => void
+}
 
 export interface Invalidator {
   /** Subscribes; resolves once the subscription is registered. */

@@ -1,5 +1,6 @@
 /**
- * The parts of concord/outbox that adapters (src/redis, src/pg, src/nats, src/memory, ...) are built from.
- * Not a public subpath: other concept modules import `index.ts`, adapters this file.
+ * What other folders of concord build on from this one (the adapters in src/redis, src/pg, ..., and modules layered
+ * on it). Not a public subpath: the public API is index.ts.
  */
 export type { HandleResult, Inbox } from './inbox.js'
+export { traceIdOf } from './trace.js'

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { type BackoffPolicy, backoffSchema } from '../backoff.js'
 import type { EventEnvelope } from '../broker/kit.js'
-import { duration } from '../options.js'
+import { type Duration, duration } from '../options.js'
 import type { OutboxBroker, OutboxShards } from './ports.js'
 
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', what)
@@ -69,6 +69,64 @@ export const relaySchema = z.object({
   beforeSettle: fn<(events: EventEnvelope[], shard: number) => void | Promise<void>>('a function').optional(),
 })
 
-export type RelayOptions = z.input<typeof relaySchema>
+export interface RelayOptions {
+  /** The shards whose outboxes this relay drains (concord/db `createShards`). */
+  shards: OutboxShards
+  /** Where events go (concord/broker). */
+  broker: OutboxBroker
+  /** Which shard indexes this relay serves. @default every shard */
+  shardIndexes?: number[]
+  /** A name for this relay in leases and logs. @default relay-<random> */
+  id?: string
+  /** Aggregates taken per claim. @default 256 */
+  aggregatesPerClaim?: number
+  /** Events of one aggregate taken per claim (published in order in one call). @default 32 */
+  eventsPerAggregate?: number
+  /** Events per claim in all. @default 1000 */
+  maxEventsPerClaim?: number
+  /** Claim-publish-settle loops per shard in this relay (they take disjoint aggregates). @default 1 */
+  concurrency?: number
+  /**
+   * How long a claim holds its rows: a relay killed mid-batch delays their aggregates at most this long. A pass
+   * starts no publish after half of it (the rest is released), so a live relay never publishes a row whose lease
+   * ran out; keep it above twice the broker's publish timeout. @default 5s
+   */
+  lease?: Duration
+  /** Poll interval: the most a lost NOTIFY (or a due retry) waits. @default 500ms */
+  pollInterval?: Duration
+  /** Failed attempts of one event before it is dead-lettered. @default 10 */
+  maxAttempts?: number
+  /** Delay before an event that failed is tried again (its aggregate waits). @default 500ms..60s, x2, jitter 0.5 */
+  backoff?: Duration[] | { initial?: Duration; max?: Duration; factor?: number; jitter?: number }
+  /**
+   * Pause of a shard's loop while the broker is unavailable (attempts are not counted). Capped at 1 s: a retry
+   * costs one claim, and a broker back after an outage is drained within a second, not after a long backoff.
+   * @default 100ms..1s, x2, jitter 0.5
+   */
+  brokerBackoff?: Duration[] | { initial?: Duration; max?: Duration; factor?: number; jitter?: number }
+  /**
+   * While claims come back full (a backlog), ANALYZE the outbox table at most this often. A queue table's
+   * statistics are nearly always stale (it was empty when autovacuum last looked); with them the planner sorts
+   * the whole backlog on every claim instead of walking the pending index, ten times slower at 30k rows.
+   * 0 turns it off (autovacuum alone). @default 10s
+   */
+  analyzeInterval?: Duration
+  /** Take only rows whose transaction is below the snapshot's xmin (see claim.ts). @default true */
+  commitOrderGuard?: boolean
+  /** Wake on the writers' NOTIFY as well as by polling. @default true */
+  listen?: boolean
+  /**
+   * Called as soon as the broker acknowledged events, before their rows are deleted (metrics, benchmarks). If
+   * the settle then fails, the events are published again later and reported again.
+   */
+  onPublished?: (events: EventEnvelope[], shard: number) => void
+  /** Loop errors survived (database down, broker down); the loop backs off and goes on. @default console.warn */
+  onError?: (error: unknown, shard: number) => void
+  /**
+   * Test hook, between publish and settle (where a crash publishes twice): awaited before the rows are
+   * deleted. Tests use it to kill the process at exactly that point.
+   */
+  beforeSettle?: (events: EventEnvelope[], shard: number) => void | Promise<void>
+}
 export type ResolvedRelayOptions = Readonly<z.output<typeof relaySchema>>
 export type { BackoffPolicy }

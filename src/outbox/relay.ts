@@ -4,14 +4,7 @@ import { type EventEnvelope, orderingKey } from '../broker/kit.js'
 import type { Queryable } from '../db/kit.js'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
-import {
-  discardDeadLetter,
-  listDeadLetters,
-  type OutboxDeadLetter,
-  type OutboxShardStatus,
-  outboxStatus,
-  redriveDeadLetter,
-} from './admin.js'
+import { createOutboxAdmin, type OutboxDeadLetter, type OutboxShardStatus } from './admin.js'
 import { claimRows, settleClaim } from './claim.js'
 import { planRuns, publishRuns } from './publish.js'
 import { type RelayOptions, type ResolvedRelayOptions, relaySchema } from './relay-options.js'
@@ -39,7 +32,7 @@ export interface Relay {
   /** Starts a loop per shard (times `concurrency`). Idempotent. */
   start(): Promise<void>
   /** Stops the loops and waits for the batches in flight to settle. Idempotent. */
-  stop(): Promise<void>
+  close(): Promise<void>
   /** One claim-publish-settle pass on each shard, without the loops (tests, scripts). Returns events published. */
   runOnce(): Promise<number>
   stats(): RelayStats
@@ -65,6 +58,7 @@ export function createRelay(options: RelayOptions): Relay {
       throw new InvalidInputError(`createRelay: no shard ${shard}, there are ${o.shards.count}`, { shard })
     }
   }
+  const admin = createOutboxAdmin({ shards: o.shards, shardIndexes: shardList })
   const relayId = o.id ?? `relay-${randomBytes(4).toString('hex')}`
   const stats: RelayStats = {
     published: 0,
@@ -257,7 +251,7 @@ export function createRelay(options: RelayOptions): Relay {
       }
       loops = shardList.flatMap((shard) => Array.from({ length: o.concurrency }, () => loop(shard)))
     },
-    async stop() {
+    async close() {
       if (stopped) return
       stopped = true
       running = false
@@ -275,13 +269,13 @@ export function createRelay(options: RelayOptions): Relay {
       return published
     },
     stats: () => ({ ...stats }),
-    status: () => outboxStatus(o.shards, shardList),
-    deadLetters: (limit = 100) => listDeadLetters(o.shards, shardList, limit),
+    status: () => admin.status(),
+    deadLetters: (limit) => admin.deadLetters(limit),
     async redrive(id) {
-      wake(await redriveDeadLetter(o.shards, shardList, id))
+      wake(await admin.redrive(id))
     },
     async discard(id) {
-      wake(await discardDeadLetter(o.shards, shardList, id))
+      wake(await admin.discard(id))
     },
   }
 }

@@ -14,7 +14,7 @@ export const INVALIDATION_TOPIC = 'concord-invalidations'
 /** The `type` of an invalidation record. */
 export const INVALIDATION_TYPE = 'concord.invalidate'
 
-const schema = z.object({
+export const schema = z.object({
   /** The broker topic of an event. @default the event's aggregateType */
   topicFor: z.custom<(event: EventEnvelope) => string>((v) => typeof v === 'function').optional(),
   /** The caller's active trace (e.g. OpenTelemetry's), used when an event has no `traceparent` header. */
@@ -25,7 +25,16 @@ const schema = z.object({
   notify: z.boolean().default(true),
 })
 
-export type OutboxOptions = z.input<typeof schema>
+export interface OutboxOptions {
+  /** The broker topic of an event. @default the event's aggregateType */
+  topicFor?: (event: EventEnvelope) => string
+  /** The caller's active trace (e.g. OpenTelemetry's), used when an event has no `traceparent` header. */
+  currentTraceparent?: () => string
+  /** Topic of `addInvalidation` records. @default 'concord-invalidations' */
+  invalidationTopic?: string
+  /** Send NOTIFY so relays wake at once instead of at their next poll. @default true */
+  notify?: boolean
+}
 
 /** Keys of one cache to invalidate once the writing transaction's change is published. */
 export interface InvalidationTarget {

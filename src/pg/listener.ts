@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { InvalidInputError } from '../errors.js'
+import { quoteChannel } from '../db/kit.js'
 
 /**
  * LISTEN for one node on one dedicated connection (not a pooled one: a pooled connection would drop its
@@ -87,17 +87,4 @@ export class PgListener {
     }, this.backoff)
     this.timer.unref()
   }
-}
-
-/** Channel names are identifiers and cannot be parameters, so only plain names are accepted, quoted. */
-export function quoteChannel(channel: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(channel)) {
-    throw new InvalidInputError(
-      `a channel name must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(channel)}`,
-      {
-        channel,
-      },
-    )
-  }
-  return `"${channel}"`
 }

@@ -2,10 +2,10 @@ import pg from 'pg'
 import { z } from 'zod'
 import type { Isolation, NodeAdapter, Queryable, QueryOptions, Session } from '../db/kit.js'
 import { COMMIT_LSN_SQL, DbClosedError, isConnectionError, TransactionRolledBackError } from '../db/kit.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { PgListener } from './listener.js'
 
-const schema = z.object({
+export const schema = z.object({
   /** `postgres://user:pass@host:port/db`; or the separate fields below. */
   connectionString: z.string().min(1).optional(),
   host: z.string().optional(),
@@ -33,7 +33,33 @@ const schema = z.object({
   prepare: z.boolean().default(true),
 })
 
-export type PgNodeOptions = z.input<typeof schema>
+export interface PgNodeOptions {
+  /** `postgres://user:pass@host:port/db`; or the separate fields below. */
+  connectionString?: string
+  host?: string
+  port?: number
+  user?: string
+  password?: string
+  database?: string
+  /** Pool size. @default 10 */
+  max?: number
+  ssl?: boolean | Record<string, unknown>
+  /** Bound on opening a connection, so a dead replica is skipped quickly. @default '5s' */
+  connectTimeout?: Duration
+  /** An idle pooled connection is closed after this. @default '30s' */
+  idleTimeout?: Duration
+  /** Server-side `statement_timeout` for every connection; 0 turns it off. @default 0 */
+  statementTimeout?: Duration
+  /** Name in health reports and errors. @default host:port/database */
+  name?: string
+  /** `application_name` shown in pg_stat_activity. @default 'concord' */
+  applicationName?: string
+  /**
+   * Honour `QueryOptions.prepare` (named server-side prepared statements). Turn off behind a pooler that does not
+   * keep them per client (PgBouncer in transaction mode before 1.21). @default true
+   */
+  prepare?: boolean
+}
 
 /** A PostgreSQL server reached through node-postgres: one pool per node, plus one LISTEN connection. */
 export function createPgNode(options: PgNodeOptions): NodeAdapter {

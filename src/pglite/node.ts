@@ -1,9 +1,8 @@
 import { PGlite } from '@electric-sql/pglite'
 import { z } from 'zod'
 import type { NodeAdapter, Queryable, Session } from '../db/kit.js'
-import { COMMIT_LSN_SQL, DbClosedError, Mutex, TransactionRolledBackError } from '../db/kit.js'
+import { COMMIT_LSN_SQL, DbClosedError, Mutex, quoteChannel, TransactionRolledBackError } from '../db/kit.js'
 import { parseOptions } from '../options.js'
-import { quoteChannel } from '../pg/listener.js'
 
 const schema = z.union([
   z.object({ db: z.instanceof(PGlite), name: z.string().min(1).optional() }).strict(),

@@ -3,4 +3,4 @@
  * `prom-client`). Nothing registers itself: the application passes its registry.
  */
 export { registerCacheMetrics } from './cache-metrics.js'
-export { CONVERGENCE_BUCKETS, checkerMetrics, tracerMetrics } from './checker-metrics.js'
+export { checkerMetrics, tracerMetrics } from './checker-metrics.js'

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { BusConnectOptions, BusMember, BusMessage, EarlyDelivery, InvalidationBus } from '../bus/kit.js'
 import { Batcher, BusMonitor, BusPublishError, type WireMessage } from '../bus/kit.js'
 import { ClosedError, TimeoutError } from '../errors.js'
-import { duration, parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import { within } from '../within.js'
 import {
   closeRedis,
@@ -11,10 +11,11 @@ import {
   openRedis,
   type RedisClient,
   type RedisEndpoint,
+  type RedisTarget,
   redisTargetSchema,
 } from './connection.js'
 
-const schema = z.intersection(
+export const schema = z.intersection(
   redisTargetSchema,
   z.object({
     /** Channel name prefix. @default 'concord:bus:' */
@@ -28,7 +29,17 @@ const schema = z.intersection(
   }),
 )
 
-export type RedisBusOptions = z.input<typeof schema>
+/** Where to connect (`{ url }`, `{ nodes }` or `{ client }`), and this adapter's own options. */
+export type RedisBusOptions = RedisTarget & {
+  /** Channel name prefix. @default 'concord:bus:' */
+  prefix?: string
+  /** How often each member publishes a heartbeat (and checks its own echo). @default '1s' */
+  heartbeatInterval?: Duration
+  /** Silence after which the bus counts as down (L1 bypassed). @default 3 x heartbeatInterval */
+  heartbeatTimeout?: Duration
+  /** Bound on a publish. @default '1s' */
+  publishTimeout?: Duration
+}
 
 /**
  * On Cluster, a keyless PUBLISH goes to a random node and messages relayed through different nodes can overtake

@@ -25,7 +25,7 @@ export interface RedisStreamsBroker extends Broker {
 }
 
 /**
- * The Redis Streams adapter: a stream per topic (`${keyPrefix}:{topic}`), a consumer group per group (created at
+ * The Redis Streams adapter: a stream per topic (`${prefix}:{topic}`), a consumer group per group (created at
  * the start of the stream), one consumer per subscriber. Publish runs one Lua script per batch: per event a
  * `SET NX PX dedupWindow` on its id and, if new, an `XADD`, so dedup and append cannot come apart.
  * Stuck entries (a dead subscriber's) are taken over with `XAUTOCLAIM` after `ackWait`.
@@ -61,22 +61,20 @@ export function createRedisStreamsBroker(opts: RedisStreamsBrokerOptions): Redis
       if (closed) throw new ClosedError('redis streams broker')
       if (entries.length === 0) return
       await bounded('publish', () =>
-        publishEntries(cmd, options.keyPrefix, topic, entries, options.dedupWindow, options.maxLen),
+        publishEntries(cmd, options.prefix, topic, entries, options.dedupWindow, options.maxLen),
       )
     },
 
     async publishRaw(topic: string, data: Uint8Array): Promise<void> {
       checkName('topic', topic)
-      await bounded('publish', () =>
-        cmd.xadd(streamKey(options.keyPrefix, topic), '*', 'd', Buffer.from(data)),
-      )
+      await bounded('publish', () => cmd.xadd(streamKey(options.prefix, topic), '*', 'd', Buffer.from(data)))
     },
 
     async subscribe(topic, group, handler, subscribeOpts) {
       checkName('topic', topic)
       checkName('group', group)
       const subscribe = parseSubscribeOptions('createRedisStreamsBroker.subscribe', subscribeOpts)
-      const key = streamKey(options.keyPrefix, topic)
+      const key = streamKey(options.prefix, topic)
       await bounded('subscribe', async () => {
         // From id 0: a new group reads the stream's retained entries, like a JetStream consumer with DeliverAll.
         await cmd.xgroup('CREATE', key, group, '0', 'MKSTREAM').catch((error: Error) => {

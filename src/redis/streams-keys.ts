@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { within } from '../broker/kit.js'
+import { openDedicated } from './connection.js'
 import type { ResolvedRedisStreamsOptions } from './streams-options.js'
 
 // The `{topic}` hash tag puts a topic's stream and its dedup keys in one slot, so the publish script may touch
@@ -11,19 +12,11 @@ export const dedupKey = (prefix: string, topic: string, id: string) => `${prefix
 export const BODY_FIELD = 'd'
 
 /**
- * A client that fails commands at once while disconnected (no offline queue, no retry of a command caught by a
- * disconnect), so the loops and `publish` see an outage immediately; ioredis still reconnects forever.
+ * A connection of its own that fails commands at once while disconnected (no offline queue, no retry of a command
+ * caught by a disconnect), so the loops and `publish` see an outage immediately; it still reconnects forever.
  */
 export function createClient(options: ResolvedRedisStreamsOptions, onError: (error: Error) => void): Redis {
-  const overrides = {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
-  }
-  const client =
-    typeof options.redis === 'string'
-      ? new Redis(options.redis, overrides)
-      : new Redis({ ...options.redis, ...overrides })
+  const client = openDedicated(options, 'concord-streams', 'fail-fast') as Redis
   client.on('error', onError)
   return client
 }

@@ -10,13 +10,14 @@ import {
   openRedis,
   type RedisClient,
   type RedisEndpoint,
+  type RedisTarget,
   redisTargetSchema,
   sameRedis,
 } from './connection.js'
 import { ReadBatch } from './read-batch.js'
 import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './tier-scripts.js'
 
-const schema = z.intersection(
+export const schema = z.intersection(
   redisTargetSchema,
   z.object({
     /** Prefix of every Redis key and channel of this tier. No braces or glob characters. @default 'concord:' */
@@ -30,7 +31,11 @@ const schema = z.intersection(
 /** Keys per MGET: large enough to fold a busy tick's reads, small enough not to hold up Redis (O(N) command). */
 const MAX_BATCH = 128
 
-export type RedisTierOptions = z.input<typeof schema>
+/** Where to connect (`{ url }`, `{ nodes }` or `{ client }`), and this adapter's own options. */
+export type RedisTierOptions = RedisTarget & {
+  /** Prefix of every Redis key and channel of this tier. No braces or glob characters. @default 'concord:' */
+  prefix?: string
+}
 
 type Reply = (Buffer | number)[]
 interface Scripts {

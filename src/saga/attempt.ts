@@ -43,12 +43,6 @@ export async function attempt<T>(
   }
 }
 
-/** The delay before attempt `next` (2, 3, ...): exponential from `baseMs`, capped, with full jitter above half. */
-export function backoffMs(next: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, next - 2))
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
-}
-
 /** An error as the log stores it. */
 export function errorInfo(step: string, error: unknown): SagaErrorInfo {
   if (error instanceof Error) {

@@ -35,7 +35,7 @@ export interface StepContext<I = unknown> {
  */
 export type StepKind = 'compensatable' | 'pivot' | 'retriable'
 
-export interface RetryPolicy {
+export interface StepRetryPolicy {
   /** Attempts in all, the first included. */
   attempts?: number
   /** Delay before the second attempt; doubles each time (with jitter), up to `maxBackoff`. */
@@ -59,9 +59,9 @@ export interface SagaStep<I = unknown> {
   /** Per attempt, of the action and of the compensation. @default the engine's */
   timeout?: Duration
   /** Retries of the action before the saga compensates (or, after the pivot, goes to attention). */
-  retry?: RetryPolicy
+  retry?: StepRetryPolicy
   /** Retries of the compensation before the saga is NEEDS_ATTENTION. */
-  compensationRetry?: RetryPolicy
+  compensationRetry?: StepRetryPolicy
 }
 
 /** A validated saga: pass it to `engine.register()`. */

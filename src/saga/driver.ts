@@ -1,5 +1,6 @@
+import { type BackoffPolicy, backoffDelay } from '../backoff.js'
 import { SerializationError } from '../errors.js'
-import { attempt, backoffMs, errorInfo, pause } from './attempt.js'
+import { attempt, errorInfo, pause } from './attempt.js'
 import type { ResolvedStep, SagaDefinition, StepContext } from './define.js'
 import { SagaInterruptedError, SagaStepRejectedError } from './errors.js'
 import {
@@ -18,6 +19,11 @@ export interface EffectPolicy {
   backoffMs: number
   maxBackoffMs: number
   timeoutMs: number
+}
+
+/** A step's retry delays: exponential from `backoffMs`, capped, randomised down to half (full jitter above half). */
+function stepBackoff(policy: EffectPolicy): BackoffPolicy {
+  return { initial: policy.backoffMs, max: policy.maxBackoffMs, factor: 2, jitter: 0.5 }
 }
 
 /** What the driver needs from the engine that holds the saga's lease. */
@@ -63,7 +69,7 @@ async function forward(def: SagaDefinition<unknown>, saga: SagaRecord, io: Drive
     const info = errorInfo(step.name, error)
     const attempts = saga.steps[index]!.attempts
     if (!(error instanceof SagaStepRejectedError) && attempts < policy.attempts) {
-      await pause(backoffMs(attempts + 1, policy.backoffMs, policy.maxBackoffMs), io.signal)
+      await pause(backoffDelay(stepBackoff(policy), attempts), io.signal)
       if (io.signal.aborted) throw interrupted(saga, io.signal)
       await io.commit(saga, (s) => actionRetry(s, index, info))
     } else {
@@ -85,7 +91,7 @@ async function backward(def: SagaDefinition<unknown>, saga: SagaRecord, io: Driv
     const info = errorInfo(step.name, error)
     const compensations = saga.steps[index]!.compensations
     if (compensations < policy.attempts) {
-      await pause(backoffMs(compensations + 1, policy.backoffMs, policy.maxBackoffMs), io.signal)
+      await pause(backoffDelay(stepBackoff(policy), compensations), io.signal)
       if (io.signal.aborted) throw interrupted(saga, io.signal)
       await io.commit(saga, (s) => compensationRetry(s, index, info))
     } else {

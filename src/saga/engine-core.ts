@@ -1,7 +1,8 @@
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid'
+import { type BackoffPolicy, backoffDelay } from '../backoff.js'
 import { ClosedError, InvalidInputError, SerializationError } from '../errors.js'
 import { parseOptions } from '../options.js'
-import { backoffMs, pause } from './attempt.js'
+import { pause } from './attempt.js'
 import type { SagaDefinition } from './define.js'
 import { type DriverIo, drive } from './driver.js'
 import { defaultOwner, effectPolicy, engineOptionsSchema, type SagaEngineOptions } from './engine-options.js'
@@ -12,13 +13,16 @@ import { newSaga } from './transitions.js'
 import { type Lease, type SagaLogEntry, type SagaRecord, SETTLED } from './types.js'
 
 /** Saga ids are derived from (name, idempotency key), so any process finds a saga's log shard from its id. */
+/** Between tries to take a saga's lease during recovery. */
+const RECOVERY_BACKOFF: BackoffPolicy = { initial: 50, max: 1_000, factor: 2, jitter: 0.5 }
+
 const SAGA_NAMESPACE = '6f1c3e52-8a7d-4c1b-9f0e-2d5a7b3c9e41'
 
 export function sagaIdFor(name: string, idempotencyKey: string): string {
   return uuidv5(`${name}\u0000${idempotencyKey}`, SAGA_NAMESPACE)
 }
 
-export interface RunOptions {
+export interface SagaRunOptions {
   /** Same key, same saga: a second `run()` returns the first one's outcome. @default a new uuid */
   idempotencyKey?: string
 }
@@ -64,7 +68,7 @@ export class EngineCore {
   async begin(
     def: Definition,
     input: unknown,
-    options: RunOptions,
+    options: SagaRunOptions,
   ): Promise<{ id: string; created: boolean; done: Promise<SagaRecord> }> {
     if (this.closed) throw new ClosedError('saga engine')
     this.register(def)
@@ -137,7 +141,7 @@ export class EngineCore {
       } catch (error) {
         if (error instanceof SagaInterruptedError) throw error
         if (tryNumber >= 5) throw new SagaInterruptedError(saga.id, 'saga log unreachable', error)
-        await pause(backoffMs(tryNumber + 1, 50, 1_000), signal)
+        await pause(backoffDelay(RECOVERY_BACKOFF, tryNumber), signal)
       }
     }
   }

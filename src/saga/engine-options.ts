@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { duration } from '../options.js'
+import { type Duration, duration } from '../options.js'
 import type { ResolvedStep } from './define.js'
 import type { EffectPolicy } from './driver.js'
 import type { SagaLog, SagaLogEntry, SagaRecord } from './types.js'
@@ -53,7 +53,40 @@ export const engineOptionsSchema = z
   })
   .strict()
 
-export type SagaEngineOptions = z.input<typeof engineOptionsSchema>
+/** Retries of one kind of effect: attempts, the first and the largest pause between them, and each attempt's bound. */
+export interface EffectRetryOptions {
+  attempts?: number
+  backoff?: Duration
+  maxBackoff?: Duration
+  timeout?: Duration
+}
+
+export interface SagaEngineOptions {
+  /** Where sagas are kept: `createSqlSagaLog(...)` (durable) or `createMemorySagaLog()`. */
+  log: SagaLog
+  /**
+   * This process's name on the leases it takes. A process restarted under the same name takes its
+   * own sagas back at once in `recover()`; give each live process its own name.
+   * @default `${hostname}:${pid}:${random}`
+   */
+  owner?: string
+  /** How long a lease lasts without renewal; a dead process's sagas wait this long. @default '15s' */
+  lease?: Duration
+  /** `start()` runs `recover()` this often, to take over sagas of processes that died. @default '5s' */
+  recoverEvery?: Duration
+  /** Sagas driven at once by `recover()`. @default 32 */
+  concurrency?: number
+  /** Actions before the pivot (and the pivot): attempts before the saga compensates. @default 3, 100ms..2s, 30s */
+  action?: EffectRetryOptions
+  /** Actions after the pivot: attempts before NEEDS_ATTENTION. @default 10, 200ms..30s, 30s */
+  forward?: EffectRetryOptions
+  /** Compensations: attempts before NEEDS_ATTENTION. @default 8, 200ms..30s, 30s */
+  compensation?: EffectRetryOptions
+  /** Called when a saga driven here becomes NEEDS_ATTENTION (page someone). Errors are ignored. */
+  onAlert?: (saga: SagaRecord) => void | Promise<void>
+  /** Called after every write to the log, synchronously. Errors are ignored. */
+  onEvent?: (event: SagaEvent) => void
+}
 export type ParsedEngineOptions = z.output<typeof engineOptionsSchema>
 
 export function defaultOwner(): string {

@@ -1,5 +1,7 @@
+import { type Duration, durationMs } from '../options.js'
+import { createSagaAdmin, type SagaListFilter } from './admin.js'
 import type { SagaDefinition } from './define.js'
-import { EngineCore, type RunOptions } from './engine-core.js'
+import { EngineCore, type SagaRunOptions } from './engine-core.js'
 import type { SagaEngineOptions } from './engine-options.js'
 import { SagaNotFoundError, SagaStateError } from './errors.js'
 import { outcomeOf, type SagaOutcome, waitSettled } from './outcome.js'
@@ -10,9 +12,9 @@ import type { SagaLogEntry, SagaRecord, SagaStatus } from './types.js'
 export interface RegisteredSaga<I> {
   readonly name: string
   /** Runs the saga to its end (or finds the one with this idempotency key) and reports how it ended. */
-  run(input: I, options?: RunOptions): Promise<SagaOutcome>
+  run(input: I, options?: SagaRunOptions): Promise<SagaOutcome>
   /** Writes the saga to the log and returns its id at once; the engine drives it in the background. */
-  submit(input: I, options?: RunOptions): Promise<{ id: string; created: boolean }>
+  submit(input: I, options?: SagaRunOptions): Promise<{ id: string; created: boolean }>
 }
 
 /** What `recover()` did. */
@@ -31,10 +33,14 @@ export interface SagaEngine {
   readonly owner: string
   /** Makes a saga runnable here; register every saga before `recover()` so it can resume them. */
   register<I>(def: SagaDefinition<I>): RegisteredSaga<I>
-  run<I>(def: SagaDefinition<I>, input: I, options?: RunOptions): Promise<SagaOutcome>
-  submit<I>(def: SagaDefinition<I>, input: I, options?: RunOptions): Promise<{ id: string; created: boolean }>
-  /** The saga's outcome once settled (or its state when `timeoutMs` passes first). */
-  wait(id: string, options?: { timeoutMs?: number }): Promise<SagaOutcome>
+  run<I>(def: SagaDefinition<I>, input: I, options?: SagaRunOptions): Promise<SagaOutcome>
+  submit<I>(
+    def: SagaDefinition<I>,
+    input: I,
+    options?: SagaRunOptions,
+  ): Promise<{ id: string; created: boolean }>
+  /** The saga's outcome once settled (or its state when `timeout` passes first; `'30s'` or milliseconds). */
+  wait(id: string, options?: { timeout?: Duration }): Promise<SagaOutcome>
   /**
    * Resumes every unsettled saga of a registered name whose lease has expired (or that this owner held
    * in an earlier life): forward, or compensating in reverse order. Each is claimed by exactly one process.
@@ -47,7 +53,7 @@ export interface SagaEngine {
   /** Admin: settles a NEEDS_ATTENTION saga by hand (the person fixed it), noting what was done. */
   resolve(id: string, resolution: { status: 'COMPLETED' | 'COMPENSATED'; note: string }): Promise<SagaOutcome>
   get(id: string): Promise<SagaRecord | undefined>
-  list(filter?: { status?: SagaStatus; name?: string; limit?: number }): Promise<SagaRecord[]>
+  list(filter?: SagaListFilter): Promise<SagaRecord[]>
   counts(): Promise<Record<SagaStatus, number>>
   history(id: string): Promise<SagaLogEntry[]>
   /** Stops driving (at the next step boundary), releases this process's leases, stops recovery. */
@@ -66,14 +72,15 @@ export interface SagaEngine {
 export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   const core = new EngineCore(options)
   const log = core.log
+  const admin = createSagaAdmin({ log })
   let timer: NodeJS.Timeout | undefined
   let recovering: Promise<RecoverySummary> | undefined
 
-  const run = async <I>(def: SagaDefinition<I>, input: I, opts: RunOptions = {}) => {
+  const run = async <I>(def: SagaDefinition<I>, input: I, opts: SagaRunOptions = {}) => {
     const begun = await core.begin(def as SagaDefinition<never>, input, opts)
     return core.outcome(begun.id, begun.done, begun.created)
   }
-  const submit = async <I>(def: SagaDefinition<I>, input: I, opts: RunOptions = {}) => {
+  const submit = async <I>(def: SagaDefinition<I>, input: I, opts: SagaRunOptions = {}) => {
     const { id, created, done } = await core.begin(def as SagaDefinition<never>, input, opts)
     done.catch(() => undefined) // an interrupted saga stays in the log for recovery
     return { id, created }
@@ -136,7 +143,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     },
     run,
     submit,
-    async wait(id, { timeoutMs } = {}) {
+    async wait(id, { timeout } = {}) {
+      const timeoutMs = timeout === undefined ? undefined : durationMs('SagaEngine.wait: timeout', timeout)
       const mine = core.active.get(id)
       if (mine && timeoutMs === undefined) return core.outcome(id, mine, true)
       return outcomeOf(await waitSettled(log, id, core.pollMs, timeoutMs), true)
@@ -159,17 +167,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       }
       return core.outcome(id, core.drive(saga, retryFromAttention), false)
     },
-    async resolve(id, { status, note }) {
-      const resolved = await log.resolve(id, status, note)
-      if (resolved) return outcomeOf(resolved, false)
-      const found = await log.get(id)
-      if (!found) throw new SagaNotFoundError(id)
-      throw new SagaStateError(id, found.status, `resolve as ${status}`)
-    },
-    get: (id) => log.get(id),
-    list: (filter) => log.list(filter),
-    counts: () => log.counts(),
-    history: (id) => log.history(id),
+    resolve: (id, resolution) => admin.resolve(id, resolution),
+    get: (id) => admin.get(id),
+    list: (filter) => admin.list(filter),
+    counts: () => admin.counts(),
+    history: (id) => admin.history(id),
     async close() {
       if (core.closed) return
       core.closed = true

@@ -6,6 +6,7 @@
  * Every saga ends COMPLETED, COMPENSATED or visibly NEEDS_ATTENTION.
  */
 
+export { createSagaAdmin, type SagaAdmin, type SagaAdminOptions, type SagaListFilter } from './admin.js'
 export type {
   Choreography,
   ChoreographyDefinition,
@@ -13,13 +14,12 @@ export type {
   ProcessTransition,
 } from './choreography.js'
 export { defineChoreography, processHandler, reactOnce, undoOnce } from './choreography.js'
-export type { RetryPolicy, SagaDefinition, SagaStep, StepContext, StepKind } from './define.js'
+export type { SagaDefinition, SagaStep, StepContext, StepKind, StepRetryPolicy } from './define.js'
 export { defineSaga } from './define.js'
 export type { RecoverySummary, RegisteredSaga, SagaEngine } from './engine.js'
 export { createSagaEngine } from './engine.js'
-export type { RunOptions } from './engine-core.js'
-export { sagaIdFor } from './engine-core.js'
-export type { SagaEngineOptions, SagaEvent } from './engine-options.js'
+export type { SagaRunOptions } from './engine-core.js'
+export type { EffectRetryOptions, SagaEngineOptions, SagaEvent } from './engine-options.js'
 export {
   SagaDefinitionError,
   SagaEffectCancelledError,

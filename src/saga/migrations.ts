@@ -1,6 +1,6 @@
 /**
  * The saga module's tables, as migrations for `shards.migrate()` (module 'saga'). Apply them on every
- * shard: the log lives on the shard its saga id maps to, and every participant's shard keeps its
+ * shard: the log lives on the shard the slot map gives its saga id, and every participant's shard keeps its
  * processed effect keys.
  */
 export interface SagaMigration {

@@ -10,19 +10,30 @@ import {
   SETTLED,
 } from './types.js'
 
-const schema = z
+export const schema = z
   .object({
     /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
-    db: z.custom<SagaSql>((v) => typeof (v as SagaSql)?.execute === 'function', 'a SagaSql'),
+    db: z.custom<SagaSql>(
+      (v) => typeof (v as SagaSql)?.execute === 'function' && typeof (v as SagaSql)?.shardFor === 'function',
+      'a SagaSql',
+    ),
     /**
-     * Pin every saga's log to this shard. By default a saga's log lives on the shard its id hashes to,
-     * which spreads the log's writes over all primaries. @default undefined
+     * Pin every saga's log to this shard. By default a saga's log lives on the shard the db's slot map
+     * places its id on, which spreads the log's writes over all primaries. @default undefined
      */
     coordinator: z.number().int().nonnegative().optional(),
   })
   .strict()
 
-export type SqlSagaLogOptions = z.input<typeof schema>
+export interface SqlSagaLogOptions {
+  /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
+  db: SagaSql
+  /**
+   * Pin every saga's log to this shard. By default a saga's log lives on the shard its id hashes to,
+   * which spreads the log's writes over all primaries. @default undefined
+   */
+  coordinator?: number
+}
 
 const COLUMNS =
   'id, name, idempotency_key, input, status, step_cursor, steps, error, attention, created_at, updated_at'
@@ -34,15 +45,17 @@ const LEASE_END = "now() + ($L::int * interval '1 millisecond')"
  * `concord_saga_log`. Every write is one statement (a data-modifying CTE updates the row and appends
  * the history together), conditioned on the lease owner. Apply `sagaMigrations` to every shard first.
  *
- * Placement: a saga's id is derived from (name, idempotency key), and its log row lives on the shard
- * that id hashes to (or on `coordinator`). Any process finds a saga from its id alone; the log's writes,
- * four per three-step saga, spread over all primaries instead of loading one; a shard that is down stalls
- * only its own share of sagas. `recover()`, lists and counts ask every shard.
+ * Placement: a saga's id is derived from (name, idempotency key), and its rows (the saga with its lease,
+ * and its history) live on the shard the db's slot map places that id on (or on `coordinator`), like any
+ * other key: resharding moves them with their slot (README.md, "Resharding"). Any process finds a saga
+ * from its id alone; the log's writes, four per three-step saga, spread over all primaries instead of
+ * loading one; a shard that is down stalls only its own share of sagas. `recover()`, lists and counts ask
+ * every shard.
  */
 export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
   const o = parseOptions('createSqlSagaLog', schema, options)
   const db = o.db
-  const shardOf = (id: string) => o.coordinator ?? fnv1a(id) % db.count
+  const shardOf = (id: string) => o.coordinator ?? db.shardFor(id)
   const all = <T>(fn: (shard: number) => Promise<T>) =>
     Promise.all(Array.from({ length: db.count }, (_, i) => fn(i)))
   const prepared = new Map<string, string>()

@@ -14,7 +14,7 @@ describe('nats broker: server stopped while publishing', () => {
     nats = await startNats()
     broker = createNatsBroker({
       servers: nats.url,
-      streamPrefix: 'chaos',
+      prefix: 'chaos',
       publishTimeout: '1s',
       reconnectWait: '100ms',
     })

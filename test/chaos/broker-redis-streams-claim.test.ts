@@ -13,8 +13,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 // A subscriber in its own process whose handler never finishes: it holds (and keeps renewing) whatever it read
 // until it is SIGKILLed, like a service instance that dies mid-handling.
 const STUCK_CONSUMER = `
-import { createRedisStreamsBroker } from './src/broker/index.ts'
-const broker = createRedisStreamsBroker({ redis: process.env.REDIS_URL, keyPrefix: process.env.KEY_PREFIX })
+import { createRedisStreamsBroker } from './src/redis/index.ts'
+const broker = createRedisStreamsBroker({ url: process.env.REDIS_URL, prefix: process.env.KEY_PREFIX })
 await broker.subscribe('orders', 'workers', async (e) => {
   console.log('handling ' + e.aggregateId + ':' + e.aggregateVersion)
   await new Promise(() => {})
@@ -28,7 +28,7 @@ describe('redis streams broker: a consumer killed mid-handling', () => {
   const url = sharedServices().redis.url
   const keyPrefix = uniqueName('broker_chaos')
   let child: ChildProcess | undefined
-  const broker = createRedisStreamsBroker({ redis: url, keyPrefix, claimInterval: '200ms' })
+  const broker = createRedisStreamsBroker({ url, prefix: keyPrefix, claimInterval: '200ms' })
   afterAll(async () => {
     child?.kill('SIGKILL')
     await broker.close()

@@ -19,7 +19,7 @@ beforeAll(async () => {
   const db = await sharedServices().postgres.createDatabase('outbox_outage')
   shards = createShards({ shards: [{ primary: createPgNode({ connectionString: db.primaryUrl, max: 6 }) }] })
   await shards.migrate(outboxMigrations)
-  broker = createNatsBroker({ servers: nats.url, streamPrefix: uniqueName('obout'), reconnectWait: 200 })
+  broker = createNatsBroker({ servers: nats.url, prefix: uniqueName('obout'), reconnectWait: 200 })
 })
 afterAll(async () => {
   await broker?.close()
@@ -75,7 +75,7 @@ it('drains the backlog after a 10 s NATS outage: nothing lost, order per aggrega
     timeoutMs: 30_000,
     what: 'the backlog drained',
   })
-  await relay.stop()
+  await relay.close()
   await sub.close()
 
   expect(duringOutage).toBeGreaterThan(100) // writers were never blocked by the broker

@@ -21,7 +21,7 @@ beforeAll(async () => {
   shards = createShards({ shards: [{ primary: createPgNode({ connectionString: url, max: 4 }) }] })
   await shards.migrate(outboxMigrations)
   await shards.onShard(0, (tx) => tx.query('CREATE TABLE effects (event_id text NOT NULL)'))
-  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: prefix, dedupWindow })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, prefix: prefix, dedupWindow })
 })
 afterAll(async () => {
   await broker?.close()
@@ -84,7 +84,7 @@ it('publishes again after the relay is killed between publish and mark; the effe
   await heir.start()
   await waitFor(() => republished.length >= 5, { timeoutMs: 10_000, what: 'republish after the lease' })
   await waitFor(() => statuses.length >= 10, { timeoutMs: 10_000, what: 'the duplicates delivered' })
-  await heir.stop()
+  await heir.close()
   await sub.close()
 
   expect(republished).toEqual(written.map((e) => e.id))

@@ -27,7 +27,7 @@ beforeAll(async () => {
     await tx.query('CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL, version int NOT NULL)')
     await tx.query(`INSERT INTO products VALUES ('p1', 'old', 1)`)
   })
-  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('obw') })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, prefix: uniqueName('obw') })
   cache = createCache<unknown>({
     name: cacheName,
     l1: false,
@@ -77,7 +77,7 @@ it('heals the cache through the relay when the writer dies between commit and in
     what: 'cache healed',
   })
   const healedMs = Date.now() - started
-  await relay.stop()
+  await relay.close()
   await invalidator.close()
   expect(invalidator.applied()).toBe(1)
   expect(healedMs).toBeLessThan(5_000)

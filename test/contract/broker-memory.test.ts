@@ -1,12 +1,15 @@
 import { createMemoryBroker } from '../../src/memory/index.js'
-import { brokerContract } from './support/broker-suite.js'
+import { runBrokerContract } from '../../src/testing/index.js'
 
-brokerContract('memory', async () => {
-  const broker = createMemoryBroker()
-  return {
-    broker,
-    connect: () => broker,
-    publishRaw: (topic, data) => broker.publishRaw(topic, data),
-    close: () => broker.close(),
-  }
+runBrokerContract({
+  name: 'memory',
+  async create() {
+    const broker = createMemoryBroker()
+    return {
+      broker,
+      connect: () => broker,
+      publishRaw: (topic, data) => broker.publishRaw(topic, data),
+      close: () => broker.close(),
+    }
+  },
 })

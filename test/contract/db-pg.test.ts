@@ -1,7 +1,7 @@
 import type { ShardConfig } from '../../src/db/index.js'
 import { createPgNode } from '../../src/pg/index.js'
+import { runNodeContract } from '../../src/testing/index.js'
 import { sharedServices } from '../support/services/index.js'
-import { dbContractSuite } from './support/db-suite.js'
 
 // Three shards: three databases on the shared primary + streaming replica.
 let urls: { primaryUrl: string; replicaUrl: string }[] = []
@@ -12,8 +12,9 @@ const configs = (): ShardConfig[] =>
     replicas: [createPgNode({ connectionString: replicaUrl, max: 4 })],
   }))
 
-dbContractSuite('pg', {
-  async makeConfigs() {
+runNodeContract({
+  name: 'pg',
+  async create() {
     const pg = sharedServices().postgres
     urls = await Promise.all([
       pg.createDatabase('db_contract'),
@@ -22,5 +23,5 @@ dbContractSuite('pg', {
     ])
     return configs()
   },
-  sameDatabases: async () => configs(),
+  reopen: async () => configs(),
 })

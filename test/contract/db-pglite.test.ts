@@ -1,17 +1,18 @@
 import { PGlite } from '@electric-sql/pglite'
 import { createPgliteNode } from '../../src/pglite/index.js'
-import { dbContractSuite } from './support/db-suite.js'
+import { runNodeContract } from '../../src/testing/index.js'
 
 // Two embedded shards. The same PGlite instances back the "second process", as a second Shards in one
 // process over the same databases: their adapters share each database's single-connection lock.
 let dbs: PGlite[] = []
 
-dbContractSuite('pglite', {
-  async makeConfigs() {
+runNodeContract({
+  name: 'pglite',
+  async create() {
     dbs = await Promise.all([PGlite.create(), PGlite.create()])
     return dbs.map((db) => ({ primary: createPgliteNode({ db }) }))
   },
-  async sameDatabases() {
+  async reopen() {
     return dbs.map((db) => ({ primary: createPgliteNode({ db }) }))
   },
   async cleanup() {

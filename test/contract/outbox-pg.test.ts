@@ -1,11 +1,12 @@
 import { createShards } from '../../src/db/index.js'
 import { createPgNode } from '../../src/pg/index.js'
-import { outboxContractSuite } from '../support/outbox-suite.js'
+import { runOutboxContract } from '../../src/testing/index.js'
 import { sharedServices } from '../support/services/index.js'
 
-outboxContractSuite('pg', {
+runOutboxContract({
+  name: 'pg',
   concurrentTransactions: true,
-  async makeShards() {
+  async createShards() {
     const pg = sharedServices().postgres
     const dbs = await Promise.all([
       pg.createDatabase('outbox_contract'),

@@ -1,9 +1,10 @@
 import { createShards } from '../../src/db/index.js'
 import { createPgliteNode } from '../../src/pglite/index.js'
-import { outboxContractSuite } from '../support/outbox-suite.js'
+import { runOutboxContract } from '../../src/testing/index.js'
 
-outboxContractSuite('pglite', {
+runOutboxContract({
+  name: 'pglite',
   concurrentTransactions: false,
-  makeShards: async () =>
+  createShards: async () =>
     createShards({ shards: [{ primary: createPgliteNode() }, { primary: createPgliteNode() }] }),
 })

@@ -13,7 +13,7 @@ const event = orderEvent
 describe('nats broker: publish', () => {
   let broker: Broker
   beforeAll(() => {
-    broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('pub') })
+    broker = createNatsBroker({ servers: sharedServices().nats.url, prefix: uniqueName('pub') })
   })
   afterAll(async () => {
     await broker?.close()

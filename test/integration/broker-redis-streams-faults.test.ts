@@ -13,7 +13,8 @@ describe('redis streams broker: connection faults', () => {
   beforeAll(async () => {
     redis = await startRedis({ password: 's3cret-pass' })
     broker = createRedisStreamsBroker({
-      redis: { host: redis.host, port: redis.port, password: 's3cret-pass' },
+      url: `redis://${redis.host}:${redis.port}`,
+      redisOptions: { password: 's3cret-pass' },
       publishTimeout: '500ms',
       blockTime: '500ms',
     })

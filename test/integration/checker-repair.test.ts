@@ -147,7 +147,7 @@ beforeAll(async () => {
     l2: createRedisTier({ url: services.redis.url, prefix }),
   })
   registerCacheMetrics(registry, cache)
-  broker = createNatsBroker({ servers: services.nats.url, streamPrefix: uniqueName('chk') })
+  broker = createNatsBroker({ servers: services.nats.url, prefix: uniqueName('chk') })
   relay = createRelay({ shards, broker, listen: false })
   for (let id = 1; id <= N; id++) {
     const product = { id, name: `product ${id}`, price: id * 100, stock: 1000, version: 1 }
@@ -192,7 +192,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close()
-  await relay?.stop()
+  await relay?.close()
   await broker?.close()
   await cache?.close()
   redis?.disconnect()

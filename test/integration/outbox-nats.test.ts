@@ -9,8 +9,8 @@ import {
   createRelay,
   outboxMigrations,
   PoisonEventError,
-  traceIdOf,
 } from '../../src/outbox/index.js'
+import { traceIdOf } from '../../src/outbox/trace.js'
 import { createPgNode } from '../../src/pg/index.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
@@ -36,7 +36,7 @@ describe('outbox on PostgreSQL and NATS', () => {
         ),
       )
     }
-    broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('ob') })
+    broker = createNatsBroker({ servers: sharedServices().nats.url, prefix: uniqueName('ob') })
   })
   afterAll(async () => {
     await broker?.close()
@@ -96,7 +96,7 @@ describe('outbox on PostgreSQL and NATS', () => {
         .catch(() => {})
     }
     await waitFor(() => seen.length >= written.length, { timeoutMs: 20_000, what: 'all events consumed' })
-    await Promise.all(relays.map((r) => r.stop()))
+    await Promise.all(relays.map((r) => r.close()))
     await sub.close()
 
     expect(new Set(seen.map((e) => e.id))).toEqual(new Set(written.map((e) => e.id)))
@@ -154,7 +154,7 @@ describe('outbox on PostgreSQL and NATS', () => {
       timeoutMs: 15_000,
       what: 'dead letter',
     })
-    await relay.stop()
+    await relay.close()
     expect(dead.event.id).toBe(big[0]!.id)
     // The event's own failure: attempts counted up to maxAttempts, never taken for a broker outage.
     expect(dead.lastError).toMatch(/^E_MESSAGE_REJECTED: .*max_payload/)
@@ -198,7 +198,7 @@ describe('outbox on PostgreSQL and NATS', () => {
     await waitFor(() => handled.length === 2, { timeoutMs: 10_000, what: 'good events handled' })
     const dead = await waitFor(async () => (await inbox.deadLetters())[0], { what: 'inbox dead letter' })
     await sub.close()
-    await relay.stop()
+    await relay.close()
     expect(handled.sort()).toEqual(['a', 'c'])
     expect(dead.error).toBe('E_POISON_EVENT: price must be a number, got "free"')
     expect((dead.event as EventEnvelope).aggregateId).toBe('b')

@@ -93,7 +93,7 @@ beforeAll(async () => {
   await shards.migrate([...outboxMigrations])
   await seed(shards, { products: 3, members: 3, stock: STOCK, points: POINTS })
   // The harness's nats-server, in a stream namespace of this file's own.
-  broker = createNatsBroker({ servers: sharedServices().nats.url, streamPrefix: uniqueName('choreo') })
+  broker = createNatsBroker({ servers: sharedServices().nats.url, prefix: uniqueName('choreo') })
   relay = createRelay({ shards, broker, pollInterval: '20ms' })
   await relay.start()
   await participant('stock', 'product', 'stock', ['StockReserved', 'StockRejected', 'StockRestored'])
@@ -122,7 +122,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   for (const s of subs) await s.close?.()
-  await relay?.stop()
+  await relay?.close()
   await broker?.close()
   await shards?.close()
 })

@@ -25,7 +25,7 @@ const shards = createShards({
 if (mode === 'relay') {
   const broker = createNatsBroker({
     servers: env('OUTBOX_NATS_URL'),
-    streamPrefix: env('OUTBOX_STREAM_PREFIX'),
+    prefix: env('OUTBOX_STREAM_PREFIX'),
     dedupWindow: Number(env('OUTBOX_DEDUP_MS')),
   })
   const relay = createRelay({

@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compareRecords, compareVersions, reservoirSample } from '../../src/checker/index.js'
+import { compareRecords, compareVersions } from '../../src/checker/index.js'
+import { reservoirSample } from '../../src/checker/sample.js'
 
 const rules = (o: { required?: boolean; fields?: string[]; ignore?: string[] } = {}) => ({
   required: o.required ?? false,

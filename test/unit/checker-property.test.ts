@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type Comparator, createChecker, reservoirSample, type Versioned } from '../../src/checker/index.js'
+import { type Comparator, createChecker, type Versioned } from '../../src/checker/index.js'
+import { reservoirSample } from '../../src/checker/sample.js'
 
 type Row = { id: number; price: number }
 const corruption = fc.constantFrom('older', 'garbage', 'drop', 'ghost')

@@ -231,7 +231,7 @@ describe('createChecker', () => {
     checker.start()
     await vi.advanceTimersByTimeAsync(3500)
     expect(checker.history().map((r) => r.trigger)).toEqual(['schedule', 'schedule', 'schedule'])
-    await checker.stop()
+    await checker.close()
     await vi.advanceTimersByTimeAsync(5000)
     expect(checker.history()).toHaveLength(3)
     await expect(checker.run()).rejects.toMatchObject({ code: 'E_CLOSED' })

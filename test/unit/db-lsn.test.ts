@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compareLsn, formatLsn, isLsn, lsnDiff, lsnToBigInt } from '../../src/db/index.js'
+import { compareLsn, isLsn } from '../../src/db/index.js'
+import { formatLsn, lsnDiff, lsnToBigInt } from '../../src/db/lsn.js'
 import { InvalidInputError } from '../../src/errors.js'
 
 const position = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createShardMap, createShards, orderMigrations } from '../../src/db/index.js'
+import { createShardMap, createShards } from '../../src/db/index.js'
+import { orderMigrations } from '../../src/db/migrations.js'
 import { InvalidInputError, InvalidOptionsError } from '../../src/errors.js'
 import { createPgNode } from '../../src/pg/index.js'
 import { createPgliteNode } from '../../src/pglite/index.js'

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createShards, formatLsn, type NodeAdapter, type Queryable, type Shards } from '../../src/db/index.js'
+import { createShards, type NodeAdapter, type Queryable, type Shards } from '../../src/db/index.js'
+import { formatLsn } from '../../src/db/lsn.js'
 import { ShardHealth } from '../../src/db/replica-health.js'
 
 /**

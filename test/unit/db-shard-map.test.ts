@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createShardMap, DEFAULT_SLOTS, hashKey, ShardNotFoundError } from '../../src/db/index.js'
+import { createShardMap, ShardNotFoundError } from '../../src/db/index.js'
+import { DEFAULT_SLOTS, hashKey } from '../../src/db/shard-map.js'
 
 describe('slot shard map', () => {
   it('is deterministic, and a number and its decimal string share a shard', () => {

@@ -167,7 +167,7 @@ describe('saga recovery (memory log)', () => {
       .run({})
     await expect(run).rejects.toThrow()
     const [saga] = await inner.list()
-    const done = await survivor.wait(saga!.id, { timeoutMs: 5_000 })
+    const done = await survivor.wait(saga!.id, { timeout: '5s' })
     expect(done.status).toBe('COMPLETED')
   })
 })

@@ -44,7 +44,7 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
         }),
       }
     : { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379' }
-  const broker = createNatsBroker({ servers: env.NATS_URL, streamPrefix: 'shop' })
+  const broker = createNatsBroker({ servers: env.NATS_URL, prefix: 'shop' })
   return {
     kind: 'real',
     shards,

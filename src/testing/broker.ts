@@ -6,8 +6,8 @@ import {
   MalformedEventError,
   newEventId,
   type Subscription,
-} from '../../../src/broker/index.js'
-import { sleep, waitFor } from '../../support/wait.js'
+} from '../broker/index.js'
+import { sleep, waitFor } from './wait.js'
 
 /** What the contract needs from an adapter under test. */
 export interface BrokerFixture {
@@ -24,8 +24,12 @@ export interface BrokerFixture {
 let topicCounter = 0
 const newTopic = (label: string) => `${label}-${++topicCounter}-${Math.random().toString(36).slice(2, 8)}`
 
-/** An event of aggregate `key` at version `version`. */
-export function event(key: string, version: number, type = 'OrderPlaced'): EventEnvelope<{ n: number }> {
+/** A valid event of aggregate `order/<key>` at `version`, with a trace context. */
+export function brokerEvent(
+  key: string,
+  version: number,
+  type = 'OrderPlaced',
+): EventEnvelope<{ n: number }> {
   return {
     id: newEventId(),
     aggregateType: 'order',
@@ -53,11 +57,20 @@ class Recorder {
 
 const label = (e: EventEnvelope) => `${e.aggregateId}:${e.aggregateVersion}`
 
+export interface BrokerContractOptions {
+  /** Names the suite: `broker contract: <name>`. */
+  name: string
+  /** Called once before the tests; each test takes its own topic. */
+  create(): Promise<BrokerFixture>
+}
+
 /**
- * The broker port's contract: every adapter (memory, NATS JetStream, Redis Streams) runs these tests unchanged.
- * `setup` runs once per file; each test takes its own topic.
+ * The broker port's contract: every adapter (memory, NATS JetStream, Redis Streams, and yours) runs these
+ * tests unchanged. Registers a vitest `describe` block.
  */
-export function brokerContract(name: string, setup: () => Promise<BrokerFixture>): void {
+export function runBrokerContract({ name, create }: BrokerContractOptions): void {
+  const setup = create
+  const event = brokerEvent
   describe(`broker contract: ${name}`, () => {
     let fx: BrokerFixture
     const subs: Subscription[] = []

@@ -1,21 +1,32 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AcquireRequest, L2Tier } from '../../../src/cache/index.js'
-import { sleep } from '../../support/wait.js'
+import type { AcquireRequest, L2Tier } from '../cache/index.js'
+import { sleep } from './wait.js'
+
+/** Two tiers over one store, as two instances of a service have, and how to clean up after them. */
+export interface TierFixture {
+  /** Two clients of one store (the memory tier: the same tier twice). */
+  tiers: [L2Tier, L2Tier]
+  /** Runs after both tiers are closed: remove what the tests stored. */
+  cleanup?(): Promise<void>
+}
+
+export interface TierContractOptions {
+  /** Names the suite: `L2 tier contract: <name>`. */
+  name: string
+  /** Called once before the tests. */
+  create(): TierFixture | Promise<TierFixture>
+}
 
 /**
  * The L2 tier contract: what the cache's fencing (C3) and cross-instance single flight rely on. Every tier
- * (memory, Redis standalone, Redis Cluster) passes it. `make` returns tiers that share one store (two
- * "instances"), and a cleanup.
+ * (memory, Redis standalone, Redis Cluster, and yours) passes it. Registers a vitest `describe` block.
  */
-export function tierContract(
-  name: string,
-  make: () => Promise<{ tiers: [L2Tier, L2Tier]; cleanup(): Promise<void> }>,
-): void {
+export function runTierContract({ name, create }: TierContractOptions): void {
   describe(`L2 tier contract: ${name}`, () => {
     let a: L2Tier
     let b: L2Tier
-    let cleanup: () => Promise<void>
+    let cleanup: (() => Promise<void>) | undefined
     let n = 0
     const key = (label: string) => `t:${label}:${++n}`
     const req = (over: Partial<AcquireRequest> = {}): AcquireRequest => ({
@@ -32,16 +43,16 @@ export function tierContract(
     const read = async (tier: L2Tier, k: string) => (await tier.get(k)) ?? undefined
 
     beforeAll(async () => {
-      const made = await make()
+      const made = await create()
       ;[a, b] = made.tiers
       a.open()
       b.open()
       cleanup = made.cleanup
     })
     afterAll(async () => {
-      await a.close()
-      await b.close()
-      await cleanup()
+      await a?.close()
+      await b?.close()
+      await cleanup?.()
     })
 
     it('a cold key: get is empty, the first acquire gets the lease, the next is busy with the same token', async () => {

@@ -1,64 +1,39 @@
-import { createShards, type Shards } from 'concord/db'
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { Shards } from '../db/index.js'
 import {
   compensateOnce,
-  createSqlSagaLog,
+  createSagaAdmin,
   once,
   reactOnce,
   type SagaLog,
   type SagaRecord,
-  sagaMigrations,
-  sagaSqlFromShards,
   undoOnce,
-} from 'concord/saga'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMemorySagaLog } from '../../src/memory/index.js'
-import { createPgNode } from '../../src/pg/index.js'
-import { createPgliteNode } from '../../src/pglite/index.js'
-import { sharedServices } from '../support/services/index.js'
-import { sleep } from '../support/wait.js'
+} from '../saga/index.js'
+import { sleep } from './wait.js'
 
-// One suite for every SagaLog adapter: memory, PGlite and PostgreSQL (two shards).
-
-const targets: { name: string; log: () => SagaLog; shards?: () => Shards }[] = []
-let pgShards: Shards
-let liteShards: Shards
-beforeAll(async () => {
-  const pg = sharedServices().postgres
-  const dbs = await Promise.all([0, 1].map(() => pg.createDatabase('saga_log')))
-  pgShards = createShards({
-    shards: dbs.map((d) => ({ primary: createPgNode({ connectionString: d.primaryUrl }) })),
-    healthInterval: '1h',
-  })
-  liteShards = createShards({
-    shards: [{ primary: createPgliteNode() }, { primary: createPgliteNode() }],
-    healthInterval: '1h',
-  })
-  await pgShards.migrate([...sagaMigrations])
-  await liteShards.migrate([...sagaMigrations])
-})
-afterAll(async () => {
-  await pgShards?.close()
-  await liteShards?.close()
-})
-targets.push({ name: 'memory', log: () => createMemorySagaLog() })
-targets.push({
-  name: 'pglite',
-  log: () => createSqlSagaLog({ db: sagaSqlFromShards(liteShards) }),
-  shards: () => liteShards,
-})
-targets.push({
-  name: 'postgres',
-  log: () => createSqlSagaLog({ db: sagaSqlFromShards(pgShards) }),
-  shards: () => pgShards,
-})
+export interface SagaLogContractOptions {
+  /** Names the suites: `SagaLog contract: <name>`. */
+  name: string
+  /** A log; called by each test (each test uses sagas of its own, so a store may be shared or fresh). */
+  create(): SagaLog
+  /**
+   * The shards under the log, `sagaMigrations` applied, at least two: also tests the effect keys that
+   * participants keep on their own shard. Leave it out for a log without SQL shards (memory).
+   */
+  shards?(): Shards
+}
 
 let n = 0
-const uuid = () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`
-function fresh(key = `k${n}`) {
+const uuid = () => randomUUID()
+// Saga names of this run: a log that outlives one run (a database kept between runs) holds sagas of
+// earlier runs, and a claim by name must not see them.
+const NAME = `test-${randomUUID().slice(0, 8)}`
+function fresh(key = `k${++n}`) {
   const id = uuid()
   return {
     id,
-    name: 'test',
+    name: NAME,
     idempotencyKey: `${key}-${id}`,
     input: 'a string input',
     status: 'RUNNING' as const,
@@ -71,10 +46,15 @@ function fresh(key = `k${n}`) {
 const a = { owner: 'a', ms: 60_000 }
 const b = { owner: 'b', ms: 60_000 }
 
-for (const target of targets) {
+/**
+ * The saga log port's contract: leases, claims, fencing, resolve, counts, and, given shards, the effect keys
+ * participants write (once, compensateOnce, reactOnce, undoOnce). The memory log, the SQL log on PostgreSQL
+ * and on PGlite, and yours, pass it. Registers vitest `describe` blocks.
+ */
+export function runSagaLogContract(target: SagaLogContractOptions): void {
   describe(`SagaLog contract: ${target.name}`, () => {
     it('start inserts once per (name, key) and returns the existing saga after', async () => {
-      const log = target.log()
+      const log = target.create()
       const saga = fresh()
       const first = await log.start(saga, a, [{ step: 'a', event: 'action:start', attempt: 1 }])
       expect(first.created).toBe(true)
@@ -85,7 +65,7 @@ for (const target of targets) {
     })
 
     it('save writes only for the lease owner, and a settled saga holds no lease', async () => {
-      const log = target.log()
+      const log = target.create()
       const { saga } = await log.start(fresh(), a, [])
       const done: SagaRecord = {
         ...saga,
@@ -100,7 +80,7 @@ for (const target of targets) {
     })
 
     it('claim takes only expired leases, each by one claimer; renew keeps, release frees', async () => {
-      const log = target.log()
+      const log = target.create()
       // Owners of their own: a claimer also takes back what its own name holds.
       const [p, q] = [
         { owner: `p-${uuid()}`, ms: 60_000 },
@@ -111,22 +91,22 @@ for (const target of targets) {
       for (let i = 0; i < 6; i++) ids.push((await log.start(fresh(), short, [])).saga.id)
       const live = (await log.start(fresh(), p, [])).saga.id
       await sleep(20)
-      const [x, y] = await Promise.all([log.claim(['test'], p, 4, [live]), log.claim(['test'], q, 4, [])])
+      const [x, y] = await Promise.all([log.claim([NAME], p, 4, [live]), log.claim([NAME], q, 4, [])])
       const claimed = [...x, ...y].map((s) => s.id)
       expect(new Set(claimed).size).toBe(claimed.length)
       expect([...claimed].sort()).toEqual([...ids].sort())
       expect(claimed).not.toContain(live)
-      expect(await log.claim(['test'], q, 10, claimed)).toEqual([])
+      expect(await log.claim([NAME], q, 10, claimed)).toEqual([])
       const held = [live, ...x.map((s) => s.id)]
       expect((await log.renew(held, p)).sort()).toEqual([...held].sort())
       expect(await log.renew(held, q)).toEqual([])
       await log.release([live], p.owner)
-      expect((await log.claim(['test'], q, 10, claimed)).map((s) => s.id)).toEqual([live])
+      expect((await log.claim([NAME], q, 10, claimed)).map((s) => s.id)).toEqual([live])
       expect(await log.claim(['other-name'], { owner: 'z', ms: 1000 }, 10, [])).toEqual([])
     })
 
     it('resolve settles only NEEDS_ATTENTION; counts count by status', async () => {
-      const log = target.log()
+      const log = target.create()
       const { saga } = await log.start(fresh(), a, [])
       expect(await log.resolve(saga.id, 'COMPENSATED', 'x')).toBeUndefined()
       const attention = {
@@ -144,12 +124,52 @@ for (const target of targets) {
       expect(counts.COMPENSATED).toBeGreaterThanOrEqual(1)
       expect((await log.list({ status: 'COMPENSATED' })).map((s) => s.id)).toContain(saga.id)
     })
+
+    it('an admin handle over the log reads counts, listings, a saga and its history, and resolves, with no engine', async () => {
+      const log = target.create()
+      const admin = createSagaAdmin({ log })
+      const before = await admin.counts()
+      const { saga } = await log.start(fresh(), a, [{ step: 'a', event: 'action:start', attempt: 1 }])
+      const attention = {
+        phase: 'forward' as const,
+        step: 'a',
+        error: { step: 'a', name: 'Error', message: 'no' },
+      }
+      await log.save({ ...saga, status: 'NEEDS_ATTENTION', attention }, a, [
+        { step: 'a', event: 'action:failed', attempt: 1 },
+      ])
+      const during = await admin.counts()
+      expect(during.NEEDS_ATTENTION).toBe(before.NEEDS_ATTENTION + 1)
+      expect((await admin.list({ status: 'NEEDS_ATTENTION', name: NAME })).map((s) => s.id)).toContain(
+        saga.id,
+      )
+      expect((await admin.get(saga.id))?.status).toBe('NEEDS_ATTENTION')
+      expect((await admin.find(NAME, saga.idempotencyKey))?.id).toBe(saga.id)
+      expect((await admin.history(saga.id)).map((h) => h.event)).toEqual(['action:start', 'action:failed'])
+
+      const outcome = await admin.resolve(saga.id, { status: 'COMPLETED', note: 'shipped by hand' })
+      expect(outcome).toMatchObject({
+        id: saga.id,
+        status: 'COMPLETED',
+        attention: { resolution: 'shipped by hand' },
+      })
+      await expect(admin.resolve(saga.id, { status: 'COMPLETED', note: 'again' })).rejects.toMatchObject({
+        code: 'E_SAGA_STATE',
+      })
+      await expect(admin.resolve(uuid(), { status: 'COMPLETED', note: 'none' })).rejects.toMatchObject({
+        code: 'E_SAGA_NOT_FOUND',
+      })
+      const after = await admin.counts()
+      expect(after.NEEDS_ATTENTION).toBe(before.NEEDS_ATTENTION)
+      expect(after.COMPLETED).toBe(before.COMPLETED + 1)
+    })
   })
 
-  if (target.shards) {
+  const shardsOf = target.shards
+  if (shardsOf) {
     describe(`once / compensateOnce / choreography keys: ${target.name}`, () => {
       it('applies an effect once per key and returns the first result after', async () => {
-        const shards = target.shards!()
+        const shards = shardsOf()
         let runs = 0
         const key = `once-${uuid()}`
         const run = () => shards.onShard(0, (tx) => once(tx, key, async () => ({ run: ++runs })))
@@ -159,7 +179,7 @@ for (const target of targets) {
       })
 
       it('a failed effect leaves no key: the retry applies it', async () => {
-        const shards = target.shards!()
+        const shards = shardsOf()
         const key = `fail-${uuid()}`
         await expect(
           shards.onShard(0, (tx) =>
@@ -172,7 +192,7 @@ for (const target of targets) {
       })
 
       it('a compensation before its action cancels it: the late action does nothing', async () => {
-        const shards = target.shards!()
+        const shards = shardsOf()
         const id = uuid()
         const keys = { actionKey: `${id}:s:action`, compensationKey: `${id}:s:compensate` }
         let undone = 0
@@ -189,7 +209,7 @@ for (const target of targets) {
       })
 
       it('a compensation after its action undoes it once, with the action result', async () => {
-        const shards = target.shards!()
+        const shards = shardsOf()
         const id = uuid()
         const seen: unknown[] = []
         await shards.onShard(1, (tx) => reactOnce(tx, id, 's', () => ({ qty: 3 })))

@@ -11,24 +11,32 @@ import {
   ShardNotFoundError,
   type Shards,
   TransactionRolledBackError,
-} from '../../../src/db/index.js'
-import { InvalidInputError } from '../../../src/errors.js'
-import { sleep, waitFor } from '../../support/wait.js'
+} from '../db/index.js'
+import { InvalidInputError } from '../errors.js'
+import { sleep, waitFor } from './wait.js'
 
-/**
- * What every node adapter must do, as seen through `createShards`. `makeConfigs` returns fresh shard
- * configs (at least two shards, each its own database) and, called again, configs over the same databases
- * (a second process); `cleanup` drops what it made.
- */
-export interface DbSuiteTarget {
-  makeConfigs(): Promise<ShardConfig[]>
-  /** New adapters over the same databases, as a second process would have. */
-  sameDatabases(): Promise<ShardConfig[]>
+export interface NodeContractOptions {
+  /** Names the suite: `db contract: <name>`. */
+  name: string
+  /** Fresh shard configs: at least two shards, each its own empty database. Called once. */
+  create(): Promise<ShardConfig[]>
+  /** New adapters over the databases `create` made, as a second process would have. */
+  reopen(): Promise<ShardConfig[]>
+  /** Runs last: drop what `create` made. */
   cleanup?(): Promise<void>
 }
 
-export function dbContractSuite(adapter: string, target: DbSuiteTarget): void {
-  describe(`db contract: ${adapter}`, () => {
+/**
+ * What every node adapter must do, as seen through `createShards`: transactions and their LSNs, retries,
+ * isolation, routing, NOTIFY, migrations, close. Registers a vitest `describe` block.
+ */
+export function runNodeContract(options: NodeContractOptions): void {
+  const target = {
+    makeConfigs: options.create,
+    sameDatabases: options.reopen,
+    cleanup: options.cleanup,
+  }
+  describe(`db contract: ${options.name}`, () => {
     let shards: Shards
     const warnings: unknown[] = []
 

@@ -1,14 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { BusMember, InvalidationBus, ReceivedMessage } from '../../../src/cache/index.js'
-import { ClosedError } from '../../../src/errors.js'
-import { sleep, waitFor } from '../../support/wait.js'
+import type { BusMember, InvalidationBus, ReceivedMessage } from '../cache/index.js'
+import { ClosedError } from '../errors.js'
+import { sleep, waitFor } from './wait.js'
+
+export interface BusContractOptions {
+  /** Names the suite: `bus contract: <name>`. */
+  name: string
+  /** A bus, once per test; members connected through it model instances (each test takes its own channel). */
+  create(): InvalidationBus
+}
 
 /**
- * The invalidation bus contract (C2): every bus (memory, Redis standalone, Redis Cluster) passes it. `make`
- * returns a bus; members connected through it model instances.
+ * The invalidation bus contract (C2): every bus (memory, Redis standalone, Redis Cluster, and yours) passes
+ * it. Registers a vitest `describe` block.
  */
-export function busContract(name: string, make: () => InvalidationBus): void {
+export function runBusContract({ name, create }: BusContractOptions): void {
+  const make = create
   describe(`bus contract: ${name}`, () => {
     const members: BusMember[] = []
     afterEach(async () => {

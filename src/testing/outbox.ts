@@ -1,23 +1,25 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { EventEnvelope } from '../../src/broker/index.js'
-import { compareLsn, type Shards } from '../../src/db/index.js'
+import { type EventEnvelope, MalformedEventError } from '../broker/index.js'
+import { compareLsn, type Shards } from '../db/index.js'
 import {
   applyIfNewer,
   createInbox,
   createOutbox,
+  createOutboxAdmin,
   createRelay,
   DeadLetterNotFoundError,
-  MalformedEventError,
   outboxMigrations,
   PoisonEventError,
-  traceIdOf,
-} from '../../src/outbox/index.js'
+} from '../outbox/index.js'
+import { traceIdOf } from '../outbox/kit.js'
 import { outOfOrder, recordingBroker } from './outbox-fixtures.js'
 import { signal, sleep, waitFor } from './wait.js'
 
-export interface OutboxSuiteTarget {
-  /** Two shards with nothing in them yet. */
-  makeShards(): Promise<Shards>
+export interface OutboxContractOptions {
+  /** Names the suite: `outbox contract: <name>`. */
+  name: string
+  /** Two shards with nothing in them yet (the suite applies `outboxMigrations`). Called once. */
+  createShards(): Promise<Shards>
   /** Can two transactions of one shard be open at once (false for PGlite, which serialises them)? */
   concurrentTransactions: boolean
 }
@@ -34,14 +36,17 @@ const event = (
   payload,
 })
 
-/** The outbox, relay and inbox contract: every shards backend (PGlite, PostgreSQL) passes it. */
-export function outboxContractSuite(name: string, target: OutboxSuiteTarget): void {
-  describe(`outbox contract: ${name}`, () => {
+/**
+ * The outbox, relay and inbox contract on a node adapter: every shards backend (PGlite, PostgreSQL, and
+ * yours) passes it. Registers a vitest `describe` block.
+ */
+export function runOutboxContract(target: OutboxContractOptions): void {
+  describe(`outbox contract: ${target.name}`, () => {
     let shards: Shards
     const outbox = createOutbox()
 
     beforeAll(async () => {
-      shards = await target.makeShards()
+      shards = await target.createShards()
       await shards.migrate(outboxMigrations)
     })
     afterAll(async () => {
@@ -167,7 +172,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         timeoutMs: 20_000,
         what: 'every event published',
       })
-      await Promise.all(relays.map((r) => r.stop()))
+      await Promise.all(relays.map((r) => r.close()))
       expect(outOfOrder(chaos.published.map((p) => p.event))).toEqual([])
       expect(relays.map((r) => r.stats().published).every((n) => n > 0)).toBe(true)
     })
@@ -205,6 +210,66 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await expect(relay.redrive(bad[1]!.id)).rejects.toBeInstanceOf(DeadLetterNotFoundError)
     })
 
+    it('an admin handle with no relay reads status and dead letters, redrives (waking a listening relay) and discards', async () => {
+      const chaos = recordingBroker()
+      const failing = createRelay({
+        shards,
+        broker: chaos.broker,
+        listen: false,
+        maxAttempts: 2,
+        backoff: [0],
+      })
+      const admin = createOutboxAdmin({ shards })
+      const deadLetter = async (key: string) => {
+        const { result } = await shards.withTransaction(key, (tx) =>
+          outbox.add(tx, [event(key, 1), event(key, 2)]),
+        )
+        chaos.poison(result[0]!.id)
+        await waitFor(
+          async () => {
+            await failing.runOnce()
+            return (await admin.deadLetters()).some((d) => d.event.id === result[0]!.id)
+          },
+          { what: `${key}@1 dead-lettered` },
+        )
+        return result
+      }
+      const redriven = await deadLetter('adm1')
+      const discarded = await deadLetter('adm2')
+      const status = await admin.status()
+      expect(status.map((s) => s.shard)).toEqual([...Array(shards.count).keys()])
+      expect(status.reduce((n, s) => n + s.deadLetters, 0)).toBe(2)
+      expect(status.reduce((n, s) => n + s.pending, 0)).toBe(2) // each @2 waits behind its dead letter
+      const dead = await admin.deadLetters()
+      expect(dead.map((d) => d.event.id).sort()).toEqual([redriven[0]!.id, discarded[0]!.id].sort())
+      expect(dead.every((d) => d.attempts === 2 && d.lastError?.includes('payload too large'))).toBe(true)
+      expect(await admin.deadLetters(1)).toHaveLength(1)
+
+      const relay = createRelay({ shards, broker: chaos.broker, pollInterval: 30_000 })
+      await relay.start()
+      await sleep(100) // each loop's first (empty) claim; from here only a NOTIFY wakes it
+      chaos.cure(redriven[0]!.id)
+      const asked = Date.now()
+      expect(await admin.redrive(redriven[0]!.id)).toBe(shards.shardFor('adm1'))
+      await waitFor(() => chaos.published.filter((p) => p.event.aggregateId === 'adm1').length === 2, {
+        timeoutMs: 5_000,
+        what: 'the redriven aggregate published',
+      })
+      expect(Date.now() - asked).toBeLessThan(2_000)
+      expect(await admin.discard(discarded[0]!.id)).toBe(shards.shardFor('adm2'))
+      await waitFor(() => chaos.published.some((p) => p.event.id === discarded[1]!.id), {
+        timeoutMs: 5_000,
+        what: 'the event behind the discarded one published',
+      })
+      await relay.close()
+      expect(chaos.published.map((p) => p.event.id)).not.toContain(discarded[0]!.id)
+      expect(await admin.deadLetters()).toEqual([])
+      await expect(admin.redrive(redriven[0]!.id)).rejects.toBeInstanceOf(DeadLetterNotFoundError)
+      await expect(admin.discard(discarded[0]!.id)).rejects.toBeInstanceOf(DeadLetterNotFoundError)
+      await expect(admin.redrive('not-an-id')).rejects.toMatchObject({ code: 'E_DEAD_LETTER_NOT_FOUND' })
+      expect(() => createOutboxAdmin({ shards, shardIndexes: [shards.count] })).toThrow(/no shard/)
+    })
+
     it('backs off while the broker is unavailable without counting attempts, then drains everything', async () => {
       const chaos = recordingBroker()
       const relay = createRelay({
@@ -224,7 +289,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       expect(relay.stats().brokerUnavailable).toBeGreaterThan(0)
       chaos.down(false)
       await waitFor(() => chaos.published.length === 20, { timeoutMs: 10_000, what: 'backlog drained' })
-      await relay.stop()
+      await relay.close()
       expect(relay.stats().deadLettered).toBe(0)
       expect(outOfOrder(chaos.published.map((p) => p.event))).toEqual([])
     })
@@ -238,7 +303,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await shards.withTransaction('n1', (tx) => outbox.add(tx, event('n1', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 5_000, what: 'notified publish' })
       expect(Date.now() - started).toBeLessThan(2_000)
-      await relay.stop()
+      await relay.close()
     })
 
     it('claims once per event at a low rate: a NOTIFY wakes one loop, and a drained claim is not repeated', async () => {
@@ -253,7 +318,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         await sleep(20)
       }
       const after = relay.stats()
-      await relay.stop()
+      await relay.close()
       // Waking both loops, or claiming again after each pass, would add an empty claim per event.
       expect(after.claims - before.claims).toBe(5)
       expect(after.emptyClaims - before.emptyClaims).toBe(0)
@@ -265,7 +330,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
       await relay.start()
       await shards.withTransaction('n2', (tx) => outbox.add(tx, event('n2', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 3_000, what: 'polled publish' })
-      await relay.stop()
+      await relay.close()
     })
 
     it('refreshes the outbox statistics once when claims come back full, and not again within the interval', async () => {
@@ -378,7 +443,7 @@ export function outboxContractSuite(name: string, target: OutboxSuiteTarget): vo
         })
         // The backoff had reached a few hundred ms; the 30 s poll would be the only way without `blocked`.
         expect(Date.now() - ended).toBeLessThan(2_000)
-        await relay.stop()
+        await relay.close()
       })
     }
 
