@@ -2,16 +2,10 @@
 // event in one transaction on its own node-postgres connection (BEGIN/COMMIT on a PoolClient); a relay
 // publishes the event through NATS JetStream and an inbox consumer handles it exactly once. An event added in
 // a transaction that rolls back is never delivered.
+import type { EventEnvelope } from 'concord/broker'
 import { createShards } from 'concord/db'
 import { createNatsBroker } from 'concord/nats'
-import {
-  createInbox,
-  createOutbox,
-  createRelay,
-  type EventEnvelope,
-  type EventInput,
-  outboxMigrations,
-} from 'concord/outbox'
+import { createInbox, createOutbox, createRelay, type EventInput, outboxMigrations } from 'concord/outbox'
 import { createPgNode } from 'concord/pg'
 import pg from 'pg'
 import { check, env, waitFor } from './kit.js'
@@ -26,7 +20,7 @@ const POOL_CLIENT_ADD_FIXED = false
 
 const connectionString = env('DATABASE_URL')
 const shards = createShards({ shards: [{ primary: createPgNode({ connectionString }) }] })
-const broker = createNatsBroker({ servers: env('NATS_URL'), streamPrefix: `packcheck${process.pid}` })
+const broker = createNatsBroker({ servers: env('NATS_URL'), prefix: `packcheck${process.pid}` })
 const pool = new pg.Pool({ connectionString, max: 2 })
 const outbox = createOutbox()
 const relay = createRelay({ shards, broker, id: 'pack-check' })
@@ -98,7 +92,7 @@ try {
 
   await relay.start()
   await waitFor('the committed event in the inbox', () => seen.length > 0)
-  await relay.stop()
+  await relay.close()
   check(seen.length === 1, `one delivery, got ${seen.length}`)
   check(seen[0]!.id === committed.id, 'the delivered event is the committed one')
   check(JSON.stringify(seen[0]!.payload) === JSON.stringify({ id: 'o1', total: 42 }), 'payload kept')
@@ -113,7 +107,7 @@ try {
     'outbox smoke: ok (PoolClient transaction -> relay -> NATS -> inbox, once; rollback never sent)',
   )
 } finally {
-  await relay.stop()
+  await relay.close()
   await broker.close()
   await pool.end()
   await shards.close()
