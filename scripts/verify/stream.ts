@@ -86,6 +86,9 @@ class ReadGroup {
 
   /** The best read finished before `t`. */
   bestBefore(t: number): Op | undefined {
+    const last = this.acks.length - 1
+    // Usually every read of the group so far finished before this one began.
+    if (last >= this.start && this.acks[last]! < t) return this.best[last]
     let lo = this.start
     let hi = this.acks.length
     while (lo < hi) {
@@ -99,6 +102,14 @@ class ReadGroup {
   add(read: Op, horizon: number): void {
     let i = this.acks.length
     while (i > this.start && this.acks[i - 1]! > read.ack) i--
+    if (i === this.acks.length) {
+      // The usual case: answers are recorded in ack order.
+      const prev = i > this.start ? this.best[i - 1]! : this.settled
+      this.acks.push(read.ack)
+      this.best.push(prev && versionOf(prev) >= versionOf(read) ? prev : read)
+      this.prune(horizon)
+      return
+    }
     this.acks.splice(i, 0, read.ack)
     this.best.splice(i, 0, read)
     for (let j = i; j < this.acks.length; j++) {
@@ -107,6 +118,10 @@ class ReadGroup {
       const own = j === i ? read : this.best[j]!
       this.best[j] = prev && versionOf(prev) >= versionOf(own) ? prev : own
     }
+    this.prune(horizon)
+  }
+
+  private prune(horizon: number): void {
     while (this.start < this.acks.length - 1 && this.acks[this.start]! < horizon) {
       this.settled = this.best[this.start]
       this.start++
@@ -151,7 +166,9 @@ export class StreamChecker {
   readonly staleSets: StaleSet[] = []
 
   private readonly writes = new Map<number, KeyWrites>()
-  private readonly groups = new Map<string, ReadGroup>()
+  /** Read groups per key, indexed by small numbers: string ids would cost more than the check itself. */
+  private readonly groups = new Map<number, KeyGroups>()
+  private readonly instances = new Map<string, number>()
   private readonly deleteInvoked = new Map<number, number>()
   private readonly deleteVersion = new Map<number, number>()
   /** Recent fills (replica or primary reads) per key, for the stale-set attribution. */
@@ -162,7 +179,7 @@ export class StreamChecker {
     readonly bounds: Bounds,
     private readonly underFault: (t: number, names?: readonly string[]) => boolean = () => false,
     /** How long a finished read is kept per scope; a read still to come began at most this long ago. */
-    private readonly horizonMs = 30_000,
+    private readonly horizonMs = 15_000,
   ) {}
 
   /** A delete of `key` was sent at `invoke`: a 404 answered after it may have seen it. */
@@ -264,18 +281,29 @@ export class StreamChecker {
 
   private checkMonotonic(read: Op): void {
     const horizon = this.latest - this.horizonMs
-    for (const scope of ['instance', 'client-instance', 'client'] as const) {
-      const id =
-        scope === 'instance'
-          ? `${read.key}|${read.instance}`
-          : scope === 'client'
-            ? `${read.key}|c${read.client}`
-            : `${read.key}|c${read.client}@${read.instance}`
-      let group = this.groups.get(id)
-      if (!group) this.groups.set(id, (group = new ReadGroup()))
-      const best = group.bestBefore(read.invoke)
-      if (best && versionOf(read) < versionOf(best)) this.monotonic[scope].push({ scope, earlier: best, later: read })
-      group.add(read, horizon)
-    }
+    let instance = this.instances.get(read.instance)
+    if (instance === undefined) this.instances.set(read.instance, (instance = this.instances.size))
+    let groups = this.groups.get(read.key)
+    if (!groups) this.groups.set(read.key, (groups = [new Map(), new Map(), new Map()]))
+    // Per key: by instance, by (client, instance), by client; small integer keys.
+    this.checkIn(groups[0], instance, 'instance', read, horizon)
+    this.checkIn(groups[1], read.client * 256 + instance, 'client-instance', read, horizon)
+    this.checkIn(groups[2], read.client, 'client', read, horizon)
+  }
+
+  private checkIn(
+    groups: Map<number, ReadGroup>,
+    slot: number,
+    scope: MonotonicViolation['scope'],
+    read: Op,
+    horizon: number,
+  ): void {
+    let group = groups.get(slot)
+    if (!group) groups.set(slot, (group = new ReadGroup()))
+    const best = group.bestBefore(read.invoke)
+    if (best && versionOf(read) < versionOf(best)) this.monotonic[scope].push({ scope, earlier: best, later: read })
+    group.add(read, horizon)
   }
 }
+
+type KeyGroups = [Map<number, ReadGroup>, Map<number, ReadGroup>, Map<number, ReadGroup>]
