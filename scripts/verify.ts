@@ -128,7 +128,10 @@ try {
   )
   const products = [...new Set(history.ops.map((o) => o.key).filter((k) => k > 0))]
   finals.quiescence = await phase('C3 quiescence check', () =>
-    checkQuiescence(copies, system.shardUrls, [...Array.from({ length: args.products }, (_, i) => i + 1), ...products]),
+    checkQuiescence(copies, system.shardUrls, [
+      ...Array.from({ length: args.products }, (_, i) => i + 1),
+      ...products,
+    ]),
   )
   log('verify: C8: injecting divergences behind the shop and running its checker...')
   finals.checker = await phase('C8 checker phase', async () =>

@@ -149,7 +149,11 @@ export function analyze(
     clientInstance: s.monotonic['client-instance'],
     clientCross: s.monotonic.client,
   }
-  const resurrections = findResurrections(stale, [...mono.instance, ...mono.clientInstance, ...mono.clientCross], bounds)
+  const resurrections = findResurrections(
+    stale,
+    [...mono.instance, ...mono.clientInstance, ...mono.clientCross],
+    bounds,
+  )
   const convergence = convergenceReport(history.convergence)
   const heals = healReport(history.heals)
 
@@ -192,18 +196,28 @@ export function analyze(
   count('C7', 'write not converged in the order cache and search within 10 s', neverProjection.length)
   if (heals.never > 0 || (heals.max ?? 0) > bounds.convergenceMs)
     count('C2', 'convergence after a heal beyond 10 s', heals.never || 1)
-  add('C3', 'stale set: a cached value from a fill that raced the newer write', s.staleSets, (x) =>
-    `${describeStale(x.stale)}; filled by ${describeOp(x.fill)}`,
+  add(
+    'C3',
+    'stale set: a cached value from a fill that raced the newer write',
+    s.staleSets,
+    (x) => `${describeStale(x.stale)}; filled by ${describeOp(x.fill)}`,
   )
   const q = finals.quiescence
   if (q)
-    add('C3', 'copy not at the source version after quiescence', q.behind, (b) =>
-      `product ${b.key} ${b.path} holds v${b.copyVersion}, source ${b.sourceVersion === undefined ? 'gone' : `v${b.sourceVersion}`}`,
+    add(
+      'C3',
+      'copy not at the source version after quiescence',
+      q.behind,
+      (b) =>
+        `product ${b.key} ${b.path} holds v${b.copyVersion}, source ${b.sourceVersion === undefined ? 'gone' : `v${b.sourceVersion}`}`,
     )
   add('C4', 'replica fill without the LSN it read at', s.replicaWithoutLsn, describeOp)
   const behind = s.replicaBehind.filter((b) => !b.underFault)
-  add('C4', 'replica fill older than an acknowledged write', behind, (b) =>
-    `${describeOp(b.read)} after ${describeOp(b.write)}`,
+  add(
+    'C4',
+    'replica fill older than an acknowledged write',
+    behind,
+    (b) => `${describeOp(b.read)} after ${describeOp(b.write)}`,
   )
   const inv = finals.invariants
   if (inv) {
@@ -217,7 +231,12 @@ export function analyze(
   }
   const c8 = finals.checker
   if (c8) {
-    add('C8', 'injected divergence not found by the checker', c8.missed, (i) => `product ${i.key} in ${i.copy}`)
+    add(
+      'C8',
+      'injected divergence not found by the checker',
+      c8.missed,
+      (i) => `product ${i.key} in ${i.copy}`,
+    )
     count('C8', 'injected divergence found but not repaired', c8.found - c8.repaired)
     count('C8', 'injected divergence still there after the repair', c8.stillThere)
     count('C8', 'checker pass longer than its schedule period', c8.durationMs > c8.scheduleMs ? 1 : 0)
@@ -227,12 +246,16 @@ export function analyze(
   const checked: Record<Clause, string | undefined> = {
     C1: `${s.counts.qualifying} qualifying reads`,
     C2: `${s.counts.qualifying} qualifying reads, ${convergence.writes} writes probed, ${heals.heals} heals`,
-    C3: q ? `${s.counts.reads} reads; ${q.held} cached copies of ${q.keys} products after quiescence` : undefined,
+    C3: q
+      ? `${s.counts.reads} reads; ${q.held} cached copies of ${q.keys} products after quiescence`
+      : undefined,
     C4: `${s.counts.replicaFills} replica fills of written products`,
     C5: inv ? `${inv.orders.placed} orders, every product and member balance` : undefined,
     C6: inv ? `${inv.orders.placed} orders, sagas ${JSON.stringify(inv.sagas)}` : undefined,
     C7: inv ? `${convergence.writes} writes probed, search after settling` : undefined,
-    C8: c8 ? `${c8.injected.length} divergences injected, ${c8.keys} keys checked in ${c8.durationMs} ms` : undefined,
+    C8: c8
+      ? `${c8.injected.length} divergences injected, ${c8.keys} keys checked in ${c8.durationMs} ms`
+      : undefined,
   }
   const clauses: ClauseVerdict[] = (Object.keys(CLAUSES) as Clause[]).map((clause) => {
     const n = violations.filter((v) => v.clause === clause).reduce((sum, v) => sum + v.count, 0)
@@ -241,13 +264,16 @@ export function analyze(
       name: CLAUSES[clause],
       verdict: checked[clause] === undefined ? 'not checked' : n > 0 ? 'fail' : 'pass',
       violations: n,
-      checked: checked[clause] ?? `not checked: ${(finals.errors ?? []).join('; ') || 'its phase did not run'}`,
+      checked:
+        checked[clause] ?? `not checked: ${(finals.errors ?? []).join('; ') || 'its phase did not run'}`,
     }
   })
 
   const t = (ms: number) => Math.round(((ms - history.origin) / 1000) * 1000) / 1000
   const series: VerifyResult['series'] = [
-    ...stale.map((x) => [t(x.read.invoke), Math.round(x.ageMs * 10) / 10, x.path] as [number, number, string]),
+    ...stale.map(
+      (x) => [t(x.read.invoke), Math.round(x.ageMs * 10) / 10, x.path] as [number, number, string],
+    ),
     ...history.convergence.flatMap((c) => {
       const times = Object.values(c.paths)
       const worst = times.includes(undefined) ? bounds.convergenceMs : Math.max(0, ...(times as number[]))

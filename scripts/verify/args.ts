@@ -41,10 +41,18 @@ const DEFAULT_CLIENTS = { paced: 8, rate: 16 }
 export class VerifyUsageError extends InvalidOptionsError {}
 
 const bad = (option: string, value: unknown, accepted: string): never => {
-  throw new VerifyUsageError('npm run verify', [{ option: `--${option}`, message: `expects ${accepted}`, value }])
+  throw new VerifyUsageError('npm run verify', [
+    { option: `--${option}`, message: `expects ${accepted}`, value },
+  ])
 }
 
-function integer(option: string, text: string | undefined, min: number, max: number, fallback: number): number {
+function integer(
+  option: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   if (text === undefined) return fallback
   const n = Number(text)
   if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max)
@@ -105,12 +113,19 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
     ])
   }
   const duration = values.duration === undefined ? DEFAULTS.duration : Number(values.duration)
-  if (values.duration !== undefined && (values.duration.trim() === '' || !(duration > 0 && duration <= 86_400)))
+  if (
+    values.duration !== undefined &&
+    (values.duration.trim() === '' || !(duration > 0 && duration <= 86_400))
+  )
     bad('duration', values.duration, 'seconds, a number above 0 and at most 86400')
   const faults = faultList(values.faults)
   const needed = faults.length * MIN_SLOT_S
   if (duration < needed)
-    bad('duration', values.duration ?? String(duration), `at least ${needed} s for ${faults.length} faults (${MIN_SLOT_S} s each)`)
+    bad(
+      'duration',
+      values.duration ?? String(duration),
+      `at least ${needed} s for ${faults.length} faults (${MIN_SLOT_S} s each)`,
+    )
   const r = rate(values.rate)
   return {
     duration,
@@ -118,7 +133,13 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
     seed: integer('seed', values.seed, 0, 2 ** 31 - 1, 1),
     out: values.out === undefined || values.out === '' ? DEFAULTS.out : values.out,
     instances: integer('instances', values.instances, 2, 4, DEFAULTS.instances),
-    clients: integer('clients', values.clients, 1, 64, r === undefined ? DEFAULT_CLIENTS.paced : DEFAULT_CLIENTS.rate),
+    clients: integer(
+      'clients',
+      values.clients,
+      1,
+      64,
+      r === undefined ? DEFAULT_CLIENTS.paced : DEFAULT_CLIENTS.rate,
+    ),
     products: integer('products', values.products, 10, 100, DEFAULTS.products),
     rate: r,
   }

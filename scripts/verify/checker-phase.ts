@@ -90,9 +90,11 @@ export async function runCheckerPhase(options: {
       headers: { authorization: `Bearer ${options.adminToken}` },
       timeoutMs: 120_000,
     })
-    if (r.status !== 200 || !r.body) throw new Error(`C8: the checker run answered ${r.status} ${r.error ?? ''}`)
+    if (r.status !== 200 || !r.body)
+      throw new Error(`C8: the checker run answered ${r.status} ${r.error ?? ''}`)
     const report = r.body
-    const named = (i: Injected) => report.divergences.find((d) => d.copy === i.copy && d.key === String(i.key))
+    const named = (i: Injected) =>
+      report.divergences.find((d) => d.copy === i.copy && d.key === String(i.key))
     const missed = injected.filter((i) => !named(i))
     const found = injected.length - missed.length
     const repaired = injected.filter((i) => named(i)?.repaired).length
@@ -106,10 +108,13 @@ export async function runCheckerPhase(options: {
         const id = probe.body?.l2?.value?.id
         if (probe.status !== 200 || (id !== undefined && id !== i.key)) stillThere++
       } else {
-        const row = await search.query<{ price: string }>('SELECT price::text FROM search_products WHERE id = $1', [
-          i.key,
-        ])
-        const truth = await call<{ price: number }>(`${copies.urls.get(product)}/internal/products/${i.key}/source`)
+        const row = await search.query<{ price: string }>(
+          'SELECT price::text FROM search_products WHERE id = $1',
+          [i.key],
+        )
+        const truth = await call<{ price: number }>(
+          `${copies.urls.get(product)}/internal/products/${i.key}/source`,
+        )
         if (Number(row.rows[0]?.price) !== truth.body?.price) stillThere++
       }
     }

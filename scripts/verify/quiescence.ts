@@ -69,12 +69,16 @@ export async function checkQuiescence(
   // A few keys at a time: the instances answer these beside nothing else now, and the machine is shared.
   for (let i = 0; i < all.length; i += 16) {
     await Promise.all(
-      all.slice(i, i + 16).flatMap((key) => [
-        ...copies.productInstances.map((instance, n) => look(instance, 'products', key, n === 0 ? 'l2' : undefined)),
-        ...copies.orderInstances.map((instance, n) =>
-          look(instance, 'order-products', key, n === 0 ? 'order-products:l2' : undefined),
-        ),
-      ]),
+      all
+        .slice(i, i + 16)
+        .flatMap((key) => [
+          ...copies.productInstances.map((instance, n) =>
+            look(instance, 'products', key, n === 0 ? 'l2' : undefined),
+          ),
+          ...copies.orderInstances.map((instance, n) =>
+            look(instance, 'order-products', key, n === 0 ? 'order-products:l2' : undefined),
+          ),
+        ]),
     )
   }
   return result

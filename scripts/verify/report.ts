@@ -84,7 +84,7 @@ export function renderTable(r: VerifyResult): string {
     )
   }
   lines.push('')
-  lines.push('targets (reported; the exit status follows the violations):')
+  lines.push('targets (reported; the exit status follows the clauses below):')
   for (const t of r.targets) {
     const mark = t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'
     lines.push(`  [${mark}] ${t.target}: ${t.measured}`)
@@ -93,7 +93,9 @@ export function renderTable(r: VerifyResult): string {
   lines.push('contract:')
   for (const k of r.clauses) {
     const mark = k.verdict === 'pass' ? 'PASS' : k.verdict === 'fail' ? 'FAIL' : 'SKIP'
-    lines.push(`  ${k.clause} ${mark} ${String(k.violations).padStart(5)} violations  ${k.name} (${k.checked})`)
+    lines.push(
+      `  ${k.clause} ${mark} ${String(k.violations).padStart(5)} violations  ${k.name} (${k.checked})`,
+    )
   }
   lines.push(verdictLine(r))
   for (const v of r.violations)

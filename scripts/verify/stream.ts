@@ -184,7 +184,8 @@ export class StreamChecker {
 
   /** A delete of `key` was sent at `invoke`: a 404 answered after it may have seen it. */
   deleting(key: number, invoke: number): void {
-    if (!this.deleteInvoked.has(key) || this.deleteInvoked.get(key)! > invoke) this.deleteInvoked.set(key, invoke)
+    if (!this.deleteInvoked.has(key) || this.deleteInvoked.get(key)! > invoke)
+      this.deleteInvoked.set(key, invoke)
   }
 
   add(op: Op): void {
@@ -201,9 +202,7 @@ export class StreamChecker {
         if (op.version !== undefined) this.deleteVersion.set(op.key, op.version)
       }
       if (op.version === undefined) return
-      let w = this.writes.get(op.key)
-      if (!w) this.writes.set(op.key, (w = new KeyWrites()))
-      w.add(op)
+      entry(this.writes, op.key, () => new KeyWrites()).add(op)
       return
     }
     this.counts.reads++
@@ -267,12 +266,15 @@ export class StreamChecker {
       return
     }
     if (last.lsn >= 0 && lsnNumber(read.lsn) < last.lsn)
-      this.replicaBehind.push({ read, write: last.op, underFault: this.underFault(read.invoke, FENCE_FAULTS) })
+      this.replicaBehind.push({
+        read,
+        write: last.op,
+        underFault: this.underFault(read.invoke, FENCE_FAULTS),
+      })
   }
 
   private keepFill(read: Op): void {
-    let list = this.fills.get(read.key)
-    if (!list) this.fills.set(read.key, (list = []))
+    const list = entry(this.fills, read.key, () => [] as Op[])
     list.push(read)
     let drop = 0
     while (drop < list.length && list[drop]!.ack < this.latest - this.horizonMs) drop++
@@ -281,10 +283,8 @@ export class StreamChecker {
 
   private checkMonotonic(read: Op): void {
     const horizon = this.latest - this.horizonMs
-    let instance = this.instances.get(read.instance)
-    if (instance === undefined) this.instances.set(read.instance, (instance = this.instances.size))
-    let groups = this.groups.get(read.key)
-    if (!groups) this.groups.set(read.key, (groups = [new Map(), new Map(), new Map()]))
+    const instance = entry(this.instances, read.instance, () => this.instances.size)
+    const groups = entry(this.groups, read.key, (): KeyGroups => [new Map(), new Map(), new Map()])
     // Per key: by instance, by (client, instance), by client; small integer keys.
     this.checkIn(groups[0], instance, 'instance', read, horizon)
     this.checkIn(groups[1], read.client * 256 + instance, 'client-instance', read, horizon)
@@ -298,12 +298,22 @@ export class StreamChecker {
     read: Op,
     horizon: number,
   ): void {
-    let group = groups.get(slot)
-    if (!group) groups.set(slot, (group = new ReadGroup()))
+    const group = entry(groups, slot, () => new ReadGroup())
     const best = group.bestBefore(read.invoke)
-    if (best && versionOf(read) < versionOf(best)) this.monotonic[scope].push({ scope, earlier: best, later: read })
+    if (best && versionOf(read) < versionOf(best))
+      this.monotonic[scope].push({ scope, earlier: best, later: read })
     group.add(read, horizon)
   }
 }
 
 type KeyGroups = [Map<number, ReadGroup>, Map<number, ReadGroup>, Map<number, ReadGroup>]
+
+/** The map's value for `key`, made and stored first when missing. */
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make()
+    map.set(key, value)
+  }
+  return value
+}

@@ -74,13 +74,7 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
       const roll = gone ? 1 : random()
       const headers = { 'x-instance': instance }
       // The op as this client saw it: who answered, when, and the version it carried.
-      const opOf = (
-        r: Call<unknown>,
-        kind: Op['kind'],
-        opKey: number,
-        ok: boolean,
-        version?: number,
-      ): Op => {
+      const opOf = (r: Call<unknown>, kind: Op['kind'], opKey: number, ok: boolean, version?: number): Op => {
         const lsn = r.headers?.get('x-concord-lsn') ?? undefined
         return {
           client,

@@ -17,7 +17,10 @@ describe('verify arguments', () => {
     expect(parseVerifyArgs(['--faults', 'all']).faults).toEqual([...FAULTS])
     expect(parseVerifyArgs(['--faults', 'none']).faults).toEqual([])
     expect(parseVerifyArgs([]).faults).toEqual([])
-    expect(parseVerifyArgs(['--faults', 'redis-latency, nats-stop']).faults).toEqual(['redis-latency', 'nats-stop'])
+    expect(parseVerifyArgs(['--faults', 'redis-latency, nats-stop']).faults).toEqual([
+      'redis-latency',
+      'nats-stop',
+    ])
   })
 
   it('answers a typo in one line naming what was wrong and what is accepted', () => {
@@ -33,7 +36,9 @@ describe('verify arguments', () => {
   })
 
   it('answers an unknown option or a missing value in one line', () => {
-    expect(usage(['--fault', 'all'])).toMatch(/^invalid options for npm run verify: arguments: Unknown option '--fault'.*expects --duration/)
+    expect(usage(['--fault', 'all'])).toMatch(
+      /^invalid options for npm run verify: arguments: Unknown option '--fault'.*expects --duration/,
+    )
     expect(usage(['--faults'])).toContain("'--faults")
   })
 

@@ -106,7 +106,11 @@ describe('verify report', () => {
   })
 
   it('fails a clause whose phase did not run, naming why', () => {
-    const result = analyze(clean(), run, { invariants, quiescence: quiet, errors: ['C8 checker phase: refused'] })
+    const result = analyze(clean(), run, {
+      invariants,
+      quiescence: quiet,
+      errors: ['C8 checker phase: refused'],
+    })
     const c8 = result.clauses.find((c) => c.clause === 'C8')!
     expect(c8.verdict).toBe('not checked')
     expect(c8.checked).toContain('refused')

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { upperBound95 } from '../../scripts/verify/bound.js'
 import {
+  DEFAULT_BOUNDS,
   findMonotonicViolations,
   findStaleReads,
   resolveDeletes,
@@ -8,7 +9,6 @@ import {
 import { History, type Op } from '../../scripts/verify/history.js'
 import { seededRandom } from '../../scripts/verify/rng.js'
 import { lsnNumber, StreamChecker } from '../../scripts/verify/stream.js'
-import { DEFAULT_BOUNDS } from '../../scripts/verify/checker.js'
 
 const op = (o: Partial<Op>): Op => ({
   client: 1,
@@ -90,7 +90,9 @@ describe('verify C3 rule: stale sets', () => {
     const s = new StreamChecker(DEFAULT_BOUNDS)
     const fill = op({ version: 1, invoke: 0, ack: 30, source: 'replica', lsn: '0/10' })
     s.add(op({ kind: 'write', version: 1, invoke: -20, ack: -10, lsn: '0/10' }))
-    s.add(op({ kind: 'write', client: 2, instance: 'product-2', version: 2, invoke: 5, ack: 20, lsn: '0/20' }))
+    s.add(
+      op({ kind: 'write', client: 2, instance: 'product-2', version: 2, invoke: 5, ack: 20, lsn: '0/20' }),
+    )
     s.add(fill) // read the row before the write committed, installed it after: the race
     const cached = op({ client: 3, version: 1, invoke: 1500, ack: 1501, source: 'l2' })
     s.add(cached)

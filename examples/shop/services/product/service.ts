@@ -57,7 +57,9 @@ export class ProductService {
         id,
         async (q) => {
           // Null on a primary; on a replica a lower bound of what the next statement sees (replay only advances).
-          const { rows } = await q.query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn')
+          const { rows } = await q.query<{ lsn: string | null }>(
+            'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+          )
           replayed = rows[0]?.lsn ?? null
           return selectProduct(q, id)
         },
@@ -96,12 +98,12 @@ export class ProductService {
     return this.write(
       id,
       async (tx) => {
-      const { rows } = await tx.query<Row>(
-        `UPDATE products SET name = COALESCE($2, name), price = COALESCE($3, price),
+        const { rows } = await tx.query<Row>(
+          `UPDATE products SET name = COALESCE($2, name), price = COALESCE($3, price),
            stock = COALESCE($4, stock), version = version + 1
          WHERE id = $1 RETURNING ${columns}`,
-        [id, body.name ?? null, body.price ?? null, body.stock ?? null],
-      )
+          [id, body.name ?? null, body.price ?? null, body.stock ?? null],
+        )
         return rows[0] && toProduct(rows[0])
       },
       'ProductUpdated',
