@@ -90,6 +90,7 @@ export class History {
   readonly heals: HealConvergence[] = []
   /** Products a client asked to delete (answered or not): their convergence is not traced, they are gone. */
   readonly deleted = new Set<number>()
+  private readonly names = new Map<string, string>()
   /** Start of the fault in progress (injected, not healed yet), if any. */
   private openFault: { start: number; fault: string } | undefined
   /** The clock's zero: the start of the load. */
@@ -102,6 +103,10 @@ export class History {
 
   /** Records an answered (or failed) call. Reads must be recorded after every write acknowledged before them. */
   record(op: Op): void {
+    // Each answer brings its own copy of the instance's name; the writes kept share one.
+    const name = this.names.get(op.instance)
+    if (name === undefined) this.names.set(op.instance, op.instance)
+    else op.instance = name
     if (op.kind !== 'read') {
       this.ops.push(op)
       if (op.kind === 'delete') this.deleted.add(op.key)
