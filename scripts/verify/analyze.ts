@@ -14,7 +14,7 @@ import {
 import type { CheckerPhase } from './checker-phase.js'
 import type { FaultWindow, History, Op } from './history.js'
 import type { Invariants } from './invariants.js'
-import type { Quiescence } from './quiescence.js'
+import type { CopyBehind, Quiescence } from './quiescence.js'
 import { type Summary, summarize } from './stats.js'
 import { evaluateTargets, type Target } from './targets.js'
 
@@ -203,14 +203,20 @@ export function analyze(
     (x) => `${describeStale(x.stale)}; filled by ${describeOp(x.fill)}`,
   )
   const q = finals.quiescence
-  if (q)
+  const describeBehind = (b: CopyBehind) =>
+    `product ${b.key} ${b.path} holds v${b.copyVersion}, source ${b.sourceVersion === undefined ? 'gone' : `v${b.sourceVersion}`}`
+  if (q) {
+    // The product service's own caches are C3's; the order service's copy is another service's cache (C7).
+    const ordersCopy = (b: CopyBehind) => b.path.startsWith('order')
+    const own = q.behind.filter((b) => !ordersCopy(b))
+    add('C3', 'product cache not at the source version after quiescence', own, describeBehind)
     add(
-      'C3',
-      'copy not at the source version after quiescence',
-      q.behind,
-      (b) =>
-        `product ${b.key} ${b.path} holds v${b.copyVersion}, source ${b.sourceVersion === undefined ? 'gone' : `v${b.sourceVersion}`}`,
+      'C7',
+      'order cache not at the source version after quiescence',
+      q.behind.filter(ordersCopy),
+      describeBehind,
     )
+  }
   add('C4', 'replica fill without the LSN it read at', s.replicaWithoutLsn, describeOp)
   const behind = s.replicaBehind.filter((b) => !b.underFault)
   add(
@@ -240,7 +246,6 @@ export function analyze(
     count('C8', 'injected divergence found but not repaired', c8.found - c8.repaired)
     count('C8', 'injected divergence still there after the repair', c8.stillThere)
     count('C8', 'checker pass longer than its schedule period', c8.durationMs > c8.scheduleMs ? 1 : 0)
-    count('C8', 'divergence found after quiescence that nobody injected', c8.extra)
   }
 
   const checked: Record<Clause, string | undefined> = {
@@ -343,7 +348,9 @@ export function analyze(
         'or past the commit LSN of every write acknowledged before the read began. Under redis-restart and ' +
         'redis-latency (and 10 s after) the L2 fence that carries the LSN can be gone: reported, not a failure.',
       'C8: divergences are written straight into Redis and the search database after the load; one checker ' +
-        'pass with a budget covering every product must find, repair and report each of them.',
+        'pass with a budget covering every product must find, repair and report each of them. Divergences it ' +
+        'finds that were not injected are counted (others), not a C8 failure: the quiescence probe (C3, C7) ' +
+        'judges those copies.',
       'Convergence times are upper bounds: a copy counts from the answer of the probe that saw it caught up ' +
         '(probes poll every 15 ms for 0.3 s, then 50 ms, then 200 ms), so a slow machine inflates them.',
       'Stale reads under a fault or within 10 s after its heal are reported, not failures, except on the ' +

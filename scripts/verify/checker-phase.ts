@@ -16,7 +16,10 @@ export interface CheckerPhase {
   /** Injected divergences the checker's report named, and of those the ones it repaired. */
   found: number
   repaired: number
-  /** Divergences it reported that were not injected (the shop was quiet: each is a real one). */
+  /**
+   * Divergences it reported that were not injected: the shop was quiet, so each is a real one, which the
+   * quiescence probe (C3, C7) judges; here they are only counted.
+   */
   extra: number
   /** Injected divergences still there when looked at directly after the checker's run. */
   stillThere: number

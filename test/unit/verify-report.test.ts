@@ -118,14 +118,28 @@ describe('verify report', () => {
     expect(renderTable(result)).toContain('FAIL: C8 not checked')
   })
 
-  it('fails C3 when a cached copy is behind the source after quiescence', () => {
+  it('fails C3 when a product cache is behind the source after quiescence, C7 when the order cache is', () => {
     const behind: Quiescence = {
       ...quiet,
-      behind: [{ key: 5, path: 'product-2:l1', copyVersion: 3, sourceVersion: 4 }],
+      behind: [
+        { key: 5, path: 'product-2:l1', copyVersion: 3, sourceVersion: 4 },
+        { key: 6, path: 'l2', copyVersion: 2 },
+        { key: 16, path: 'order-products:l2', copyVersion: 1, sourceVersion: 2 },
+      ],
     }
     const result = analyze(clean(), run, { ...allFinals(), quiescence: behind })
-    expect(result.clauses.find((c) => c.clause === 'C3')).toMatchObject({ verdict: 'fail', violations: 1 })
-    expect(result.violations[0]!.example).toBe('product 5 product-2:l1 holds v3, source v4')
+    expect(result.clauses.find((c) => c.clause === 'C3')).toMatchObject({ verdict: 'fail', violations: 2 })
+    expect(result.clauses.find((c) => c.clause === 'C7')).toMatchObject({ verdict: 'fail', violations: 1 })
+    expect(result.violations.map((v) => v.example)).toEqual([
+      'product 5 product-2:l1 holds v3, source v4',
+      'product 16 order-products:l2 holds v1, source v2',
+    ])
+  })
+
+  it('counts divergences the checker found that nobody injected without failing C8', () => {
+    const result = analyze(clean(), run, { ...allFinals(), checker: { ...checker, extra: 2 } })
+    expect(result.c8?.extra).toBe(2)
+    expect(result.clauses.find((c) => c.clause === 'C8')?.verdict).toBe('pass')
   })
 
   it('fails C8 when the checker missed, did not repair, or left an injected divergence', () => {
