@@ -135,8 +135,9 @@ export class History {
    * period after a heal.
    */
   underFault(t: number, names?: readonly string[]): boolean {
-    const graceMs = this.stream.bounds.healGraceMs
     const open = this.openFault
+    if (open === undefined && this.faults.length === 0) return false
+    const graceMs = this.stream.bounds.healGraceMs
     if (open && t >= open.start && (!names || names.includes(open.fault))) return true
     return this.faults.some(
       (f) => (!names || names.includes(f.fault)) && t >= f.start && t <= f.end + graceMs,

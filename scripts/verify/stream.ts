@@ -283,8 +283,17 @@ export class StreamChecker {
 
   private checkMonotonic(read: Op): void {
     const horizon = this.latest - this.horizonMs
-    const instance = entry(this.instances, read.instance, () => this.instances.size)
-    const groups = entry(this.groups, read.key, (): KeyGroups => [new Map(), new Map(), new Map()])
+    // The hot path: plain get/set, no closure per read.
+    let instance = this.instances.get(read.instance)
+    if (instance === undefined) {
+      instance = this.instances.size
+      this.instances.set(read.instance, instance)
+    }
+    let groups = this.groups.get(read.key)
+    if (groups === undefined) {
+      groups = [new Map(), new Map(), new Map()]
+      this.groups.set(read.key, groups)
+    }
     // Per key: by instance, by (client, instance), by client; small integer keys.
     this.checkIn(groups[0], instance, 'instance', read, horizon)
     this.checkIn(groups[1], read.client * 256 + instance, 'client-instance', read, horizon)
@@ -298,7 +307,11 @@ export class StreamChecker {
     read: Op,
     horizon: number,
   ): void {
-    const group = entry(groups, slot, () => new ReadGroup())
+    let group = groups.get(slot)
+    if (group === undefined) {
+      group = new ReadGroup()
+      groups.set(slot, group)
+    }
     const best = group.bestBefore(read.invoke)
     if (best && versionOf(read) < versionOf(best))
       this.monotonic[scope].push({ scope, earlier: best, later: read })
