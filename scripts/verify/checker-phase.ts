@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { call } from './http.js'
+import { call, sleep } from './http.js'
 import type { Copies } from './probes.js'
 
 /** One divergence written behind the system's back. */
@@ -66,14 +66,22 @@ export async function runCheckerPhase(options: {
   await redis.connect()
   await search.connect()
   try {
-    // L2: fill two products' entries through a read, then copy one's blob over the other's.
+    // L2: fill two products' entries through a read, then copy one's blob over the other's. The fill writes
+    // L2 after it answers, so the entries are looked for until they are there (5 s at most).
     for (let i = 0; i < options.count; i++) {
       const [victim, donor] = [take(), take()]
-      for (const id of [victim, donor]) await call(`${options.copies.urls.get(product)}/products/${id}`)
-      const [victimKey, donorKey] = await Promise.all([victim, donor].map((id) => l2Key(redis, id)))
-      const blob = donorKey && (await redis.getBuffer(donorKey))
-      if (!victimKey || !blob) throw new Error(`C8: no L2 entry to overwrite for products ${victim}/${donor}`)
-      await redis.set(victimKey, blob, 'PX', 600_000)
+      const deadline = performance.now() + 5000
+      let keys: (string | undefined)[] = []
+      let blob: Buffer | null = null
+      for (;;) {
+        for (const id of [victim, donor]) await call(`${options.copies.urls.get(product)}/products/${id}`)
+        keys = await Promise.all([victim, donor].map((id) => l2Key(redis, id)))
+        blob = keys[1] ? await redis.getBuffer(keys[1]) : null
+        if ((keys[0] && blob) || performance.now() > deadline) break
+        await sleep(200)
+      }
+      if (!keys[0] || !blob) throw new Error(`C8: no L2 entry to overwrite for products ${victim}/${donor}`)
+      await redis.set(keys[0], blob, 'PX', 600_000)
       injected.push({ key: victim, copy: 'products:l2' })
     }
     // Search: a row's price changed, its version kept (a value divergence the version does not reveal).
