@@ -204,6 +204,8 @@ const found = {
   noLsn: result.c4.withoutLsn,
   resurrection: result.resurrections,
 }
+// What the stream checker holds after the whole history (writes, findings, the last 15 s of reads per scope).
+const heapAfterStreamMb = Math.round(process.memoryUsage().heapUsed / 1e6)
 // The anchor's pass below plants again: keep what the stream checker's history held.
 const plantedInStream = { ...planted }
 const allFound = Object.entries(plantedInStream).every(([k, v]) => found[k as keyof typeof found] === v)
@@ -239,7 +241,7 @@ const results = {
   planted: plantedInStream,
   found,
   allFound,
-  heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1e6),
+  heapAfterStreamMb,
   loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
 }
 writeFileSync(
@@ -257,6 +259,7 @@ console.log(
     `| stream checker + analysis, ops/s | ${fmt(streamOps)} | Jepsen 0.3 list-append, cited ${fmt(JEPSEN)} | ${results.ratioToJepsenCited}x | |`,
     `planted ${JSON.stringify(plantedInStream)}`,
     `found   ${JSON.stringify(found)}`,
+    `heap after the stream checker: ${heapAfterStreamMb} MB (${fmt(history.ops.length)} writes kept)`,
     allFound ? 'every planted violation found, nothing else' : 'MISMATCH: planted and found differ',
   ].join('\n'),
 )
