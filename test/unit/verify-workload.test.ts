@@ -21,7 +21,8 @@ function fakeShop(): Server {
       }
       if (request.method === 'PUT') {
         versions.set(id, (versions.get(id) ?? 1) + 1)
-        response.setHeader('x-concord-lsn', `0/${((lsn += 16)).toString(16)}`)
+        lsn += 16
+        response.setHeader('x-concord-lsn', `0/${lsn.toString(16)}`)
       } else if (request.method === 'GET') {
         response.setHeader('x-concord-source', 'replica')
         response.setHeader('x-concord-lsn', `0/${lsn.toString(16)}`)
