@@ -66,22 +66,22 @@ export async function runCheckerPhase(options: {
   await redis.connect()
   await search.connect()
   try {
-    // L2: fill two products' entries through a read, then copy one's blob over the other's. The fill writes
-    // L2 after it answers, so the entries are looked for until they are there (5 s at most).
+    // L2: another product's entry written under the victim's key. The donor is any product's entry (reads fill
+    // them; a cache whose L2 circuit is open after timeouts writes none, so this waits up to 20 s for one).
+    const deadline = performance.now() + 20_000
+    let donor: { key: string; id: number; blob: Buffer } | undefined
+    while (!donor) {
+      for (const id of pool.slice(0, 5)) await call(`${options.copies.urls.get(product)}/products/${id}`)
+      donor = await anyL2Entry(redis)
+      if (!donor && performance.now() > deadline)
+        throw new Error('C8: no L2 entry to copy after 20 s of reads')
+      if (!donor) await sleep(500)
+    }
     for (let i = 0; i < options.count; i++) {
-      const [victim, donor] = [take(), take()]
-      const deadline = performance.now() + 5000
-      let keys: (string | undefined)[] = []
-      let blob: Buffer | null = null
-      for (;;) {
-        for (const id of [victim, donor]) await call(`${options.copies.urls.get(product)}/products/${id}`)
-        keys = await Promise.all([victim, donor].map((id) => l2Key(redis, id)))
-        blob = keys[1] ? await redis.getBuffer(keys[1]) : null
-        if ((keys[0] && blob) || performance.now() > deadline) break
-        await sleep(200)
-      }
-      if (!keys[0] || !blob) throw new Error(`C8: no L2 entry to overwrite for products ${victim}/${donor}`)
-      await redis.set(keys[0], blob, 'PX', 600_000)
+      let victim = take()
+      if (victim === donor.id) victim = take()
+      const key = donor.key.replace(`{products:product:${donor.id}}`, `{products:product:${victim}}`)
+      await redis.set(key, donor.blob, 'PX', 600_000)
       injected.push({ key: victim, copy: 'products:l2' })
     }
     // Search: a row's price changed, its version kept (a value divergence the version does not reveal).
@@ -146,12 +146,16 @@ export async function runCheckerPhase(options: {
   }
 }
 
-/** The Redis key of a product's L2 value (`…{products:product:<id>}:v`), found by SCAN. */
-async function l2Key(redis: Redis, id: number): Promise<string | undefined> {
+/** Some product's L2 value (`…{products:product:<id>}:v`), found by SCAN, with its id and blob. */
+async function anyL2Entry(redis: Redis): Promise<{ key: string; id: number; blob: Buffer } | undefined> {
   let cursor = '0'
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `*{products:product:${id}}:v`, 'COUNT', 1000)
-    if (keys.length > 0) return keys[0]
+    const [next, keys] = await redis.scan(cursor, 'MATCH', '*{products:product:*}:v', 'COUNT', 1000)
+    for (const key of keys) {
+      const id = Number(/\{products:product:(\d+)\}:v$/.exec(key)?.[1])
+      const blob = await redis.getBuffer(key)
+      if (id && blob) return { key, id, blob }
+    }
     cursor = next
   } while (cursor !== '0')
   return undefined
