@@ -11,6 +11,8 @@ import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { analyze } from '../scripts/verify/analyze.js'
 import { findMonotonicViolations, findStaleReads, resolveDeletes } from '../scripts/verify/checker.js'
 import { History, type Op } from '../scripts/verify/history.js'
@@ -204,7 +206,10 @@ const found = {
   noLsn: result.c4.withoutLsn,
   resurrection: result.resurrections,
 }
-// What the stream checker holds after the whole history (writes, findings, the last 15 s of reads per scope).
+// What the stream checker holds after the whole history (writes, findings, the last 15 s of reads per scope),
+// after a full collection so garbage is not counted.
+setFlagsFromString('--expose-gc')
+runInNewContext('gc')()
 const heapAfterStreamMb = Math.round(process.memoryUsage().heapUsed / 1e6)
 // The anchor's pass below plants again: keep what the stream checker's history held.
 const plantedInStream = { ...planted }

@@ -126,7 +126,7 @@ class ReadGroup {
       this.settled = this.best[this.start]
       this.start++
     }
-    if (this.start > 4096 && this.start * 2 > this.acks.length) {
+    if (this.start >= 32 && this.start * 2 >= this.acks.length) {
       this.acks = this.acks.slice(this.start)
       this.best = this.best.slice(this.start)
       this.start = 0
