@@ -8,6 +8,7 @@ import { BrokerUnavailableError, MessageRejectedError } from './errors.js'
 import { checkName } from './names.js'
 import { type NatsBrokerOptions, natsSchema, type ResolvedNatsOptions } from './nats-options.js'
 import { publishPipelined } from './nats-publish.js'
+import { type PubAcks, pubAcks } from './nats-pub-acks.js'
 import { natsSubscription } from './nats-subscription.js'
 import { ensureConsumer, ensureStream, streamName } from './nats-topology.js'
 import { parseSubscribeOptions } from './subscribe-options.js'
@@ -20,6 +21,7 @@ interface Clients {
   nc: NatsConnection
   js: JetStreamClient
   jsm: JetStreamManager
+  acks: PubAcks
 }
 
 /**
@@ -54,6 +56,7 @@ export function natsBroker(opts: NatsBrokerOptions): Broker {
     return {
       nc,
       js: jetstream(nc, { timeout }),
+      acks: pubAcks(nc, timeout),
       jsm: await jetstreamManager(nc, { timeout, checkAPI: false }),
     }
   })
@@ -90,10 +93,10 @@ export function natsBroker(opts: NatsBrokerOptions): Broker {
         if (stop.stopped) throw new ClosedError('nats broker')
         return
       }
-      const { js, jsm } = await clients('publish')
+      const { acks, jsm } = await clients('publish')
       try {
         await within(streamFor(jsm, topic), options.publishTimeout, () => unavailable('publish'))
-        await publishPipelined(js, options, topic, encoded)
+        await publishPipelined(acks, options, topic, encoded)
       } catch (error) {
         if (error instanceof MessageRejectedError) throw error
         // The stream may have been deleted behind our back; look again next time.

@@ -1,9 +1,10 @@
-import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream'
+import { JetStreamApiError } from '@nats-io/jetstream'
 import { InvalidArgumentError } from '@nats-io/transport-node'
 import { type EventEnvelope, orderingKey } from './envelope.js'
 import { BrokerUnavailableError, MessageRejectedError } from './errors.js'
 import { sendInKeyOrder } from './keyed-send.js'
 import type { ResolvedNatsOptions } from './nats-options.js'
+import type { PubAcks } from './nats-pub-acks.js'
 import { eventSubject } from './nats-topology.js'
 
 /**
@@ -24,7 +25,7 @@ const MESSAGE_ERRORS = new Set([10054, 10060, 10070, 10071, 10164])
  *   the other aggregates' events are all sent, none after the refused one in its aggregate.
  */
 export async function publishPipelined(
-  js: JetStreamClient,
+  acks: PubAcks,
   options: ResolvedNatsOptions,
   topic: string,
   encoded: { event: EventEnvelope; data: Uint8Array }[],
@@ -32,11 +33,7 @@ export async function publishPipelined(
   const failures = await sendInKeyOrder(
     encoded,
     (x) => orderingKey(x.event),
-    ({ event, data }) =>
-      js.publish(eventSubject(options.streamPrefix, topic, event), data, {
-        msgID: event.id,
-        timeout: options.publishTimeout,
-      }),
+    ({ event, data }) => acks.publish(eventSubject(options.streamPrefix, topic, event), data, event.id),
     { maxInFlight: options.maxPublishInFlight, stopAll: (error) => rejectionReason(error) === undefined },
   )
   if (failures.length === 0) return
