@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { jetstream } from '@nats-io/jetstream'
-import { connect } from '@nats-io/transport-node'
+import { connect, createInbox, headers } from '@nats-io/transport-node'
 import { type EventEnvelope, natsBroker, newEventId } from 'concord/broker'
 import { createShards, pgNode } from 'concord/db'
 import { createOutbox, createRelay, outboxMigrations } from 'concord/outbox'
@@ -142,8 +142,9 @@ try {
         createdAt: new Date().toISOString(),
       }),
     )
+  // (a) The official client's js.publish (a request per message), 1,024 in flight.
   let sent = 0
-  const p0 = performance.now()
+  let t = performance.now()
   await Promise.all(
     Array.from({ length: 1024 }, async () => {
       while (sent < N) {
@@ -153,9 +154,51 @@ try {
       }
     }),
   )
-  const publishEventsPerSec = Math.round(N / ((performance.now() - p0) / 1000))
+  const jsPublishEventsPerSec = Math.round(N / ((performance.now() - t) / 1000))
+  // (b) Asynchronous publish as the Go client's PublishAsync does it: each message names a reply subject under
+  // one wildcard subscription, which receives the PubAcks; up to 1,024 unacknowledged.
+  const inbox = createInbox()
+  let acked = 0
+  let refused = 0
+  let unacked = 0
+  let wakeSender: (() => void) | undefined
+  limitNc.subscribe(`${inbox}.*`, {
+    callback: (_error, msg) => {
+      if (msg.data.length === 0 || msg.json<{ error?: unknown }>().error) refused++
+      acked++
+      unacked--
+      wakeSender?.()
+    },
+  })
+  t = performance.now()
+  for (let i = 0; i < N; i++) {
+    while (unacked >= 1024) await new Promise<void>((resolve) => (wakeSender = resolve))
+    const id = newEventId()
+    const h = headers()
+    h.set('Nats-Msg-Id', id)
+    limitNc.publish(`bench.limit.order.o${i % AGGREGATES}`, body(i, id), {
+      reply: `${inbox}.${i}`,
+      headers: h,
+    })
+    unacked++
+    // Let the client write what it holds, as an application publishing from its own loop would.
+    if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve))
+  }
+  const ackDeadline = Date.now() + 30_000
+  while (acked < N && Date.now() < ackDeadline) {
+    await new Promise<void>((resolve) => {
+      wakeSender = resolve
+      setTimeout(resolve, 100)
+    })
+  }
+  if (acked < N || refused > 0)
+    throw new Error(`async publish anchor: ${acked} of ${N} acked, ${refused} refused`)
+  const asyncPublishEventsPerSec = Math.round(N / ((performance.now() - t) / 1000))
   await limitNc.close()
-  console.log(`limit: JetStream js.publish, 1,024 in flight: ${publishEventsPerSec}/s`)
+  const publishEventsPerSec = Math.max(jsPublishEventsPerSec, asyncPublishEventsPerSec)
+  console.log(
+    `limit: JetStream publish, 1,024 in flight: js.publish ${jsPublishEventsPerSec}/s, async (reply subjects) ${asyncPublishEventsPerSec}/s`,
+  )
   const limitEventsPerSec = Math.min(claimEventsPerSec, publishEventsPerSec)
 
   // ---- 1. throughput: concord's relay ----
@@ -358,6 +401,8 @@ try {
     relayEventsPerSec,
     limitEventsPerSec,
     publishEventsPerSec,
+    jsPublishEventsPerSec,
+    asyncPublishEventsPerSec,
     claimEventsPerSec,
     naiveEventsPerSec,
     commitToPublishP50Ms: round(pct(latencies, 50)),
