@@ -18,6 +18,9 @@ export interface WriterReport {
   writeErrors: number
   firstWriteError?: string
   achievedRate: number
+  /** Begin to commit of the writers' transactions: a long one holds later commits back (commit-order guard). */
+  transactionP99Ms: number
+  transactionMaxMs: number
 }
 
 const input = workerData as WriterInput
@@ -28,6 +31,7 @@ const shards = createShards({
 })
 const outbox = createOutbox()
 const committed: [string, number][] = []
+const durations: number[] = []
 const inflight = new Set<Promise<void>>()
 let writeErrors = 0
 let firstWriteError: string | undefined
@@ -38,6 +42,7 @@ for (let i = 0; i < total; i++) {
   const wait = start + (i * 1000) / input.rate - performance.now()
   if (wait > 1) await sleep(wait)
   const id = `o${input.first + (i % input.count)}`
+  const began = performance.now()
   const p = shards
     .withTransaction(id, async (tx) => {
       const { rows } = await tx.query<{ version: number }>(
@@ -57,6 +62,7 @@ for (let i = 0; i < total; i++) {
     })
     .then(({ result }) => {
       lastCommit = performance.now()
+      durations.push(lastCommit - began)
       committed.push([result[0]!.id, now()])
     })
     .catch((error) => {
@@ -73,5 +79,7 @@ const report: WriterReport = {
   writeErrors,
   ...(firstWriteError === undefined ? {} : { firstWriteError }),
   achievedRate: Math.round((total - writeErrors) / ((lastCommit - start) / 1000)),
+  transactionP99Ms: durations.sort((a, b) => a - b)[Math.floor(durations.length * 0.99)] ?? 0,
+  transactionMaxMs: durations[durations.length - 1] ?? 0,
 }
 parentPort!.postMessage(report)

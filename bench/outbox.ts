@@ -308,8 +308,10 @@ try {
   const waitUntil = Date.now() + 30_000
   while (report.committed.some(([id]) => !publishedAt.has(id)) && Date.now() < waitUntil) await sleep(10)
   await latencyRelay.stop()
-  const { claims, emptyClaims } = latencyRelay.stats()
-  console.log(`  latency phase: ${claims} claims, ${emptyClaims} of them empty`)
+  const { claims, emptyClaims, brokerUnavailable, loopErrors, failedAttempts } = latencyRelay.stats()
+  console.log(
+    `  latency phase: ${claims} claims, ${emptyClaims} of them empty; broker unavailable ${brokerUnavailable}, loop errors ${loopErrors}, failed attempts ${failedAttempts}`,
+  )
   const latencies: number[] = []
   for (const [id, committedAt] of report.committed) {
     written.push(id)
@@ -320,6 +322,9 @@ try {
   latencies.sort((a, b) => a - b)
   console.log(
     `latency at ${achievedRate}/s: p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`,
+  )
+  console.log(
+    `  writers' transactions (pool wait included): p99 ${report.transactionP99Ms.toFixed(2)} ms, max ${report.transactionMaxMs.toFixed(2)} ms`,
   )
   console.log(
     `  anchors: PostgreSQL round trip p99 ${pct(pgRoundTrips, 99).toFixed(2)} ms, JetStream publish p99 ${pct(natsPublishes, 99).toFixed(2)} ms`,
@@ -398,6 +403,8 @@ try {
         transactionsPerEvent: 1,
         writers: 'a worker thread with its own event loop and pool (16), as an application process would be',
         writeErrors,
+        transactionP99Ms: round(report.transactionP99Ms),
+        transactionMaxMs: round(report.transactionMaxMs),
         ...(firstWriteError === undefined ? {} : { firstWriteError }),
       },
       loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd },
@@ -414,6 +421,7 @@ try {
     commitToPublishMaxMs: round(latencies[latencies.length - 1] ?? 0),
     latencyPhaseClaims: claims,
     latencyPhaseEmptyClaims: emptyClaims,
+    latencyPhaseTrouble: { brokerUnavailable, loopErrors, failedAttempts },
     anchorPgRoundTripP50Ms: round(pct(pgRoundTrips, 50)),
     anchorPgRoundTripP99Ms: round(pct(pgRoundTrips, 99)),
     anchorNatsPublishP50Ms: round(pct(natsPublishes, 50)),
