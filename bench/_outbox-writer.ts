@@ -18,7 +18,7 @@ export interface WriterReport {
   writeErrors: number
   firstWriteError?: string
   achievedRate: number
-  /** Begin to commit of the writers' transactions: a long one holds later commits back (commit-order guard). */
+  /** First statement to commit of the writers' transactions: a long one holds later commits back (commit-order guard). */
   transactionP99Ms: number
   transactionMaxMs: number
 }
@@ -42,9 +42,10 @@ for (let i = 0; i < total; i++) {
   const wait = start + (i * 1000) / input.rate - performance.now()
   if (wait > 1) await sleep(wait)
   const id = `o${input.first + (i % input.count)}`
-  const began = performance.now()
+  let began = 0
   const p = shards
     .withTransaction(id, async (tx) => {
+      began = performance.now()
       const { rows } = await tx.query<{ version: number }>(
         'UPDATE bench_aggregates SET version = version + 1 WHERE id = $1 RETURNING version',
         [id],

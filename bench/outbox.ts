@@ -324,7 +324,7 @@ try {
     `latency at ${achievedRate}/s: p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`,
   )
   console.log(
-    `  writers' transactions (pool wait included): p99 ${report.transactionP99Ms.toFixed(2)} ms, max ${report.transactionMaxMs.toFixed(2)} ms`,
+    `  writers' transactions (first statement to commit): p99 ${report.transactionP99Ms.toFixed(2)} ms, max ${report.transactionMaxMs.toFixed(2)} ms`,
   )
   console.log(
     `  anchors: PostgreSQL round trip p99 ${pct(pgRoundTrips, 99).toFixed(2)} ms, JetStream publish p99 ${pct(natsPublishes, 99).toFixed(2)} ms`,
