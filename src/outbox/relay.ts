@@ -122,7 +122,7 @@ export function createRelay(options: RelayOptions): Relay {
     brokerDown: boolean
     blocked: boolean
     more: boolean
-    /** The settle statement, running: the loop claims again meanwhile and awaits it before its next settle. */
+    /** The settle statement, running: the loop claims once more meanwhile, and awaits it before the claim after. */
     settled: Promise<void>
   }
 
@@ -212,6 +212,9 @@ export function createRelay(options: RelayOptions): Relay {
       let pause: number
       try {
         const { claimed, brokerDown, blocked, more, settled } = await pass(shard, settling)
+        // At most one settle beside a claim: a loop that ran ahead of slow settles would hold published rows
+        // past their lease, and they would be claimed and published again.
+        await settling
         settling = track(settled)
         errors = 0
         if (brokerDown) pause = backoffDelay(o.brokerBackoff, brokerFailures.get(shard) ?? 1)
