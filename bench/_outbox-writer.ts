@@ -19,6 +19,9 @@ export interface WriterReport {
   writeErrors: number
   firstWriteError?: string
   achievedRate: number
+  /** First statement to commit of the writers' transactions: a long one holds later commits back (commit-order guard). */
+  transactionP99Ms: number
+  transactionMaxMs: number
 }
 
 const input = workerData as WriterInput
@@ -29,6 +32,7 @@ const shards = createShards({
 })
 const outbox = createOutbox()
 const committed: [string, number][] = []
+const durations: number[] = []
 const inflight = new Set<Promise<void>>()
 let writeErrors = 0
 let firstWriteError: string | undefined
@@ -39,8 +43,10 @@ for (let i = 0; i < total; i++) {
   const wait = start + (i * 1000) / input.rate - performance.now()
   if (wait > 1) await sleep(wait)
   const id = `o${input.first + (i % input.count)}`
+  let began = 0
   const p = shards
     .withTransaction(id, async (tx) => {
+      began = performance.now()
       const { rows } = await tx.query<{ version: number }>(
         'UPDATE bench_aggregates SET version = version + 1 WHERE id = $1 RETURNING version',
         [id],
@@ -58,6 +64,7 @@ for (let i = 0; i < total; i++) {
     })
     .then(({ result }) => {
       lastCommit = performance.now()
+      durations.push(lastCommit - began)
       committed.push([result[0]!.id, now()])
     })
     .catch((error) => {
@@ -74,5 +81,7 @@ const report: WriterReport = {
   writeErrors,
   ...(firstWriteError === undefined ? {} : { firstWriteError }),
   achievedRate: Math.round((total - writeErrors) / ((lastCommit - start) / 1000)),
+  transactionP99Ms: durations.sort((a, b) => a - b)[Math.floor(durations.length * 0.99)] ?? 0,
+  transactionMaxMs: durations[durations.length - 1] ?? 0,
 }
 parentPort!.postMessage(report)

@@ -21,7 +21,8 @@ export interface EventEnvelope<P = unknown> {
   createdAt: string
 }
 
-const envelopeSchema = z.object({
+/** The envelope's schema; `validate` checks the same by hand first (exported for the test that they agree). */
+export const envelopeSchema = z.object({
   id: z.uuid(),
   aggregateType: z.string().min(1),
   aggregateId: z.string().min(1),
@@ -84,7 +85,48 @@ export function decodeEnvelope(bytes: Uint8Array): EventEnvelope {
   return validate(value, 'event body is not a valid envelope', bytes.length)
 }
 
+// The patterns the schema's z.uuid() and z.iso.datetime({ offset: true }) use, for the check below.
+const uuidPattern = z.regexes.uuid()
+const datetimePattern = z.regexes.datetime({ offset: true })
+const text = (v: unknown) => typeof v === 'string' && v.length > 0
+
+/**
+ * The schema's checks written out, for the valid envelope (every one a relay or a broker sees): zod's parse
+ * was a tenth of a relay's CPU per event. It returns the same object zod would (the known keys, in the schema's
+ * order); anything it does not accept goes through zod, which words the issues.
+ */
+function quickValidate(value: unknown): EventEnvelope | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Record<string, unknown>
+  if (
+    typeof v.id === 'string' &&
+    uuidPattern.test(v.id) &&
+    text(v.aggregateType) &&
+    text(v.aggregateId) &&
+    Number.isSafeInteger(v.aggregateVersion) &&
+    (v.aggregateVersion as number) >= 0 &&
+    text(v.type) &&
+    isStringRecord(v.headers) &&
+    typeof v.createdAt === 'string' &&
+    datetimePattern.test(v.createdAt)
+  ) {
+    return {
+      id: v.id,
+      aggregateType: v.aggregateType as string,
+      aggregateId: v.aggregateId as string,
+      aggregateVersion: v.aggregateVersion as number,
+      type: v.type as string,
+      payload: v.payload,
+      headers: v.headers,
+      createdAt: v.createdAt,
+    }
+  }
+  return undefined
+}
+
 function validate(value: unknown, message: string, bytes?: number): EventEnvelope {
+  const quick = quickValidate(value)
+  if (quick) return quick
   const result = envelopeSchema.safeParse(value)
   if (result.success) return result.data as EventEnvelope
   const issues = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)

@@ -15,6 +15,7 @@ import {
 import { ClosedError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { type NatsBrokerOptions, natsSchema, type ResolvedNatsOptions } from './options.js'
+import { type PubAcks, pubAcks } from './pub-acks.js'
 import { publishPipelined, serverNames } from './publish.js'
 import { natsSubscription } from './subscription.js'
 import { ensureConsumer, ensureStream, streamName } from './topology.js'
@@ -25,6 +26,7 @@ interface Clients {
   nc: NatsConnection
   js: JetStreamClient
   jsm: JetStreamManager
+  acks: PubAcks
 }
 
 /**
@@ -63,6 +65,7 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
     return {
       nc,
       js: jetstream(nc, { timeout }),
+      acks: pubAcks(nc, timeout),
       jsm: await jetstreamManager(nc, { timeout, checkAPI: false }),
     }
   })
@@ -99,10 +102,10 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
         if (stop.stopped) throw new ClosedError('nats broker')
         return
       }
-      const { js, jsm } = await clients('publish')
+      const { acks, jsm } = await clients('publish')
       try {
         await within(streamFor(jsm, topic), options.publishTimeout, () => unavailable('publish'))
-        await publishPipelined(js, options, topic, encoded)
+        await publishPipelined(acks, options, topic, encoded)
       } catch (error) {
         if (error instanceof MessageRejectedError) throw error
         // The stream may have been deleted behind our back; look again next time.

@@ -1,4 +1,4 @@
-import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream'
+import { JetStreamApiError } from '@nats-io/jetstream'
 import { InvalidArgumentError } from '@nats-io/transport-node'
 import {
   BrokerUnavailableError,
@@ -8,6 +8,7 @@ import {
   sendInKeyOrder,
 } from '../broker/kit.js'
 import type { ResolvedNatsOptions } from './options.js'
+import type { PubAcks } from './pub-acks.js'
 import { eventSubject } from './topology.js'
 
 /**
@@ -28,7 +29,7 @@ const MESSAGE_ERRORS = new Set([10054, 10060, 10070, 10071, 10164])
  *   the other aggregates' events are all sent, none after the refused one in its aggregate.
  */
 export async function publishPipelined(
-  js: JetStreamClient,
+  acks: PubAcks,
   options: ResolvedNatsOptions,
   topic: string,
   encoded: { event: EventEnvelope; data: Uint8Array }[],
@@ -36,11 +37,7 @@ export async function publishPipelined(
   const failures = await sendInKeyOrder(
     encoded,
     (x) => orderingKey(x.event),
-    ({ event, data }) =>
-      js.publish(eventSubject(options.prefix, topic, event), data, {
-        msgID: event.id,
-        timeout: options.publishTimeout,
-      }),
+    ({ event, data }) => acks.publish(eventSubject(options.prefix, topic, event), data, event.id),
     { maxInFlight: options.maxPublishInFlight, stopAll: (error) => rejectionReason(error) === undefined },
   )
   if (failures.length === 0) return

@@ -111,14 +111,22 @@ export function createRelay(options: RelayOptions): Relay {
     o.shards.execute(shard, 'ANALYZE concord_outbox').catch((error) => onError(error, shard))
   }
 
+  interface PassResult {
+    claimed: number
+    brokerDown: boolean
+    blocked: boolean
+    more: boolean
+    /** The settle statement, running: the loop claims once more meanwhile, and awaits it before the claim after. */
+    settled: Promise<void>
+  }
+
   /**
-   * One claim-publish-settle pass. Returns events claimed, and whether more may be claimable at once (`more`):
-   * the claim hit one of its limits, rows were cut or released, or rows are held back by the commit-order guard.
-   * Throws on database trouble.
+   * One claim-publish-settle pass; resolves once the broker answered, with the settle still running. Returns
+   * events claimed, and whether more may be claimable at once (`more`): the claim hit one of its limits, rows were
+   * cut or released, or rows are held back by the commit-order guard. Throws on database trouble in the claim;
+   * `settled` rejects on trouble in the settle (the rows stay leased, and are published again after the lease).
    */
-  async function pass(
-    shard: number,
-  ): Promise<{ claimed: number; brokerDown: boolean; blocked: boolean; more: boolean }> {
+  async function pass(shard: number, previous: Promise<void>): Promise<PassResult> {
     const owner = `${relayId}:${++stats.claims}`
     const claimedAt = Date.now()
     const q = statements.get(shard)!
@@ -132,7 +140,7 @@ export function createRelay(options: RelayOptions): Relay {
     })
     if (rows.length === 0) {
       stats.emptyClaims++
-      return { claimed: 0, brokerDown: false, blocked, more: false }
+      return { claimed: 0, brokerDown: false, blocked, more: false, settled: previous }
     }
     if (rows.length >= o.maxEventsPerClaim) refreshStatistics(shard)
     // The claim read a WAL position at or past each claimed row's commit, so a consumer (the invalidator)
@@ -150,41 +158,58 @@ export function createRelay(options: RelayOptions): Relay {
     const brokerDown = outcome.brokerError !== undefined
     const downCount = brokerDown ? (brokerFailures.get(shard) ?? 0) + 1 : 0
     brokerFailures.set(shard, downCount)
+    const attempts = new Map(rows.map((r) => [r.seq, r.attempts]))
     const failed = [...plan.invalid.map((f) => ({ ...f, permanent: true })), ...outcome.failed].map((f) => ({
       ...f,
-      delayMs: backoffDelay(o.backoff, rows.find((r) => r.seq === f.seq)!.attempts + 1),
+      delayMs: backoffDelay(o.backoff, attempts.get(f.seq)! + 1),
     }))
-    const result = await settleClaim(q, {
-      owner,
-      published: outcome.published,
-      failed,
-      released: [...plan.released, ...outcome.released],
-      releaseDelayMs: brokerDown ? backoffDelay(o.brokerBackoff, downCount) : 0,
-      maxAttempts: o.maxAttempts,
-    })
     stats.published += outcome.published.length
     stats.failedAttempts += failed.length
-    stats.deadLettered += result.deadLettered
     if (brokerDown) {
       stats.brokerUnavailable++
       stats.lastError = String((outcome.brokerError as Error)?.message ?? outcome.brokerError)
     } else if (failed.length > 0) stats.lastError = failed[failed.length - 1]!.error
+    // One settle at a time per loop, in pass order: this one starts once the previous one is done.
+    const settled = previous.then(async () => {
+      const result = await settleClaim(q, {
+        owner,
+        published: outcome.published,
+        failed,
+        released: [...plan.released, ...outcome.released],
+        releaseDelayMs: brokerDown ? backoffDelay(o.brokerBackoff, downCount) : 0,
+        maxAttempts: o.maxAttempts,
+      })
+      stats.deadLettered += result.deadLettered
+    })
     const more =
       blocked ||
       plan.released.length > 0 ||
       outcome.released.length > 0 ||
       hitLimit(rows, o.aggregatesPerClaim, o.eventsPerAggregate, o.maxEventsPerClaim)
-    return { claimed: rows.length, brokerDown, blocked, more }
+    return { claimed: rows.length, brokerDown, blocked, more, settled }
   }
 
   async function loop(shard: number): Promise<void> {
     let errors = 0
     let guardWait = 0
+    // The previous pass's settle. A failed one is reported here and not passed on: its rows stay leased and
+    // are published again once the lease ends (at least once), and the next settle goes ahead.
+    let settling: Promise<void> = Promise.resolve()
+    const track = (settled: Promise<void>) =>
+      settled.catch((error) => {
+        stats.loopErrors++
+        stats.lastError = String((error as Error)?.message ?? error)
+        onError(error, shard)
+      })
     while (running) {
       dirty.delete(shard)
       let pause: number
       try {
-        const { claimed, brokerDown, blocked, more } = await pass(shard)
+        const { claimed, brokerDown, blocked, more, settled } = await pass(shard, settling)
+        // At most one settle beside a claim: a loop that ran ahead of slow settles would hold published rows
+        // past their lease, and they would be claimed and published again.
+        await settling
+        settling = track(settled)
         errors = 0
         if (brokerDown) pause = backoffDelay(o.brokerBackoff, brokerFailures.get(shard) ?? 1)
         else if (claimed > 0 && (more || dirty.has(shard) || !listening.has(shard))) {
@@ -210,6 +235,7 @@ export function createRelay(options: RelayOptions): Relay {
       }
       if (pause > 0 && running) await sleepUnlessWoken(shard, pause, !brokerFailures.get(shard))
     }
+    await settling
   }
 
   /** Waits `ms`, or less if woken (a NOTIFY) when `wakeable`; a broker outage is not shortened by writes. */
@@ -263,7 +289,7 @@ export function createRelay(options: RelayOptions): Relay {
       let published = 0
       for (const shard of shardList) {
         const before = stats.published
-        await pass(shard)
+        await (await pass(shard, Promise.resolve())).settled
         published += stats.published - before
       }
       return published

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { envelopeSchema } from '../../src/broker/envelope.js'
 import {
   decodeEnvelope,
   type EventEnvelope,
@@ -75,5 +76,54 @@ describe('event envelope', () => {
   it('refuses to encode an invalid envelope or an unserialisable payload', () => {
     expect(() => encodeEnvelope({ ...valid(), type: '' })).toThrow(MalformedEventError)
     expect(() => encodeEnvelope({ ...valid(), payload: { n: 1n } })).toThrow(/cannot be serialised/)
+  })
+})
+
+describe('event envelope: the hand-written check', () => {
+  // Valid and invalid values of each field, mixed at random: encodeEnvelope (hand-written check first, zod on
+  // refusal) must accept exactly what the schema accepts, and encode exactly the schema's output.
+  const field = (...values: unknown[]) => fc.constantFrom(...values)
+  const candidate = fc.record(
+    {
+      id: field(
+        newEventId(),
+        '00000000-0000-0000-0000-000000000000',
+        'x',
+        'A1B2C3D4-0000-7000-8000-000000000000',
+        7,
+      ),
+      aggregateType: field('order', '', 3, null),
+      aggregateId: field('o1', '', undefined),
+      aggregateVersion: field(0, 3, -0, -1, 1.5, Number.MAX_SAFE_INTEGER + 1, '3', Number.NaN),
+      type: field('t', '', {}),
+      payload: field({ a: 1 }, null, [1], 'x', undefined),
+      headers: field({}, { a: 'b' }, { a: 1 }, [], null, JSON.parse('{"__proto__":"x"}')),
+      createdAt: field(
+        '2025-01-02T03:04:05.678Z',
+        '2025-01-02T03:04:05+02:00',
+        '2025-01-02T03:04:05',
+        '2025-01-02T03:04Z',
+        '2025-13-02T03:04:05Z',
+        'yesterday',
+      ),
+      extra: field(undefined, 'dropped'),
+    },
+    { requiredKeys: ['id', 'aggregateType', 'aggregateVersion', 'type', 'headers', 'createdAt'] },
+  )
+  it('accepts what the schema accepts, and encodes what it outputs', () => {
+    fc.assert(
+      fc.property(candidate, (value) => {
+        const expected = envelopeSchema.safeParse(value)
+        let encoded: string | undefined
+        try {
+          encoded = new TextDecoder().decode(encodeEnvelope(value as unknown as EventEnvelope))
+        } catch (error) {
+          expect(error).toBeInstanceOf(MalformedEventError)
+        }
+        expect(encoded !== undefined).toBe(expected.success)
+        if (expected.success) expect(encoded).toBe(JSON.stringify(expected.data))
+      }),
+      { numRuns: 2000 },
+    )
   })
 })
