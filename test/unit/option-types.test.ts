@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
-import type { AdminOptions, schema as AdminOptionsSchema } from '../../src/admin/routes.js'
+import type { AdminOptions, schema as AdminOptionsSchema } from '../../src/admin/options.js'
 import type {
   SubscribeOptions,
   subscribeSchema as SubscribeOptionsSchema,
