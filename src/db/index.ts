@@ -13,7 +13,7 @@ export {
   TransactionRolledBackError,
 } from './errors.js'
 export { compareLsn, isLsn } from './lsn.js'
-export type { MigrationReport } from './migrations.js'
+export { type MigrationReport, migrationScript, orderMigrations } from './migrations.js'
 export type { MaxLag } from './replica-health.js'
 export type { ReadOptions } from './router.js'
 export type { ShardMap } from './shard-map.js'

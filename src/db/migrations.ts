@@ -13,6 +13,18 @@ export interface MigrationReport {
 // 'concord_migrations' as a fixed advisory lock key: every process migrating a shard takes the same one.
 const LOCK_KEY = '7237089413626978663'
 
+const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS concord_migrations (
+  module text NOT NULL,
+  version integer NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (module, version)
+)`
+const RECORD_SQL = 'INSERT INTO concord_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)'
+
+const migrationChecksum = (sql: string) => createHash('sha256').update(sql).digest('hex')
+
 /**
  * Puts migrations in the order they apply: modules in order of first appearance, each module's migrations
  * by ascending version. Rejects duplicates and malformed entries.
@@ -62,14 +74,7 @@ export async function migrateNode(
   return node.session(async (s) => {
     await s.query('BEGIN')
     await s.query('SELECT pg_advisory_xact_lock($1::bigint)', [LOCK_KEY])
-    await s.query(`CREATE TABLE IF NOT EXISTS concord_migrations (
-      module text NOT NULL,
-      version integer NOT NULL,
-      name text NOT NULL,
-      checksum text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now(),
-      PRIMARY KEY (module, version)
-    )`)
+    await s.query(MIGRATIONS_TABLE_SQL)
     const { rows } = await s.query<{ module: string; version: number; checksum: string }>(
       'SELECT module, version, checksum FROM concord_migrations',
     )
@@ -77,7 +82,7 @@ export async function migrateNode(
     const report: MigrationReport = { shard, applied: [] }
     for (const m of ordered) {
       const id = `${m.module}@${m.version}`
-      const checksum = createHash('sha256').update(m.sql).digest('hex')
+      const checksum = migrationChecksum(m.sql)
       const known = applied.get(id)
       if (known !== undefined) {
         if (known !== checksum) {
@@ -100,13 +105,40 @@ export async function migrateNode(
           error,
         )
       }
-      await s.query(
-        'INSERT INTO concord_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)',
-        [m.module, m.version, m.name, checksum],
-      )
+      await s.query(RECORD_SQL, [m.module, m.version, m.name, checksum])
       report.applied.push(id)
     }
     await s.query('COMMIT')
     return report
   })
+}
+
+/**
+ * The SQL `migrateNode` would run now on the node `query` reads (a shard's primary), as one script a person can review or apply with psql: the
+ * same transaction, lock, bookkeeping table and rows, and only the migrations not yet applied. Built from the
+ * statements `migrateNode` runs, so printing and applying cannot drift apart.
+ */
+export async function migrationScript(
+  query: (sql: string) => Promise<{ rows: Record<string, unknown>[] }>,
+  ordered: readonly Migration[],
+): Promise<{ pending: string[]; sql: string }> {
+  const exists = await query("SELECT to_regclass('concord_migrations') IS NOT NULL AS found")
+  const applied = new Set<string>()
+  if (exists.rows[0]?.found) {
+    const { rows } = await query('SELECT module, version FROM concord_migrations')
+    for (const r of rows) applied.add(`${r.module}@${r.version}`)
+  }
+  const pending = ordered.filter((m) => !applied.has(`${m.module}@${m.version}`))
+  const literal = (v: string | number) => (typeof v === 'number' ? String(v) : `'${v.replaceAll("'", "''")}'`)
+  const parts = ['BEGIN;', `SELECT pg_advisory_xact_lock(${LOCK_KEY});`, `${MIGRATIONS_TABLE_SQL};`]
+  for (const m of pending) {
+    const record = [m.module, m.version, m.name, migrationChecksum(m.sql)].map(literal).join(', ')
+    parts.push(
+      `-- ${m.module}@${m.version}: ${m.name}`,
+      `${m.sql.trim().replace(/;?$/, ';')}`,
+      RECORD_SQL.replace(/\$1.*$/, () => `${record});`),
+    )
+  }
+  parts.push('COMMIT;')
+  return { pending: pending.map((m) => `${m.module}@${m.version}`), sql: `${parts.join('\n')}\n` }
 }
