@@ -8,7 +8,7 @@ import type { Broker, EventEnvelope } from '../../src/broker/index.js'
 import { run } from '../../src/cli/main.js'
 import { createShards, type Shards } from '../../src/db/index.js'
 import { createNatsBroker } from '../../src/nats/index.js'
-import { createOutbox } from '../../src/outbox/index.js'
+import { createInbox, createOutbox, PoisonEventError } from '../../src/outbox/index.js'
 import { createPgNode } from '../../src/pg/index.js'
 import {
   createSagaEngine,
@@ -71,6 +71,7 @@ afterAll(async () => {
   await shards?.close()
 })
 
+// Runs first: the tests after it use the schema it applies through the CLI.
 describe('concord migrate', () => {
   it('--print-sql prints exactly what migrate applies, and migrate applies it once', async () => {
     const printed = await concord(['migrate'], ['--print-sql', '--json'])
@@ -173,6 +174,48 @@ describe('concord outbox', () => {
     const missing = await concord(['outbox', 'redrive', event!.id])
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/^concord: .*\[E_[A-Z_]+\]\n$/)
+  })
+})
+
+describe('concord inbox', () => {
+  it("lists a consumer's dead letter and redrives it, so the next delivery runs the handler", async () => {
+    const consumer = uniqueName('view')
+    const inbox = createInbox({ shards, consumer })
+    const aggregateId = uniqueName('i')
+    const event = {
+      id: '0b6c1d7e-3f1a-4c2b-9d7e-5a4b3c2d1e0f',
+      aggregateType: 'product',
+      aggregateId,
+      aggregateVersion: 1,
+      type: 'PriceChanged',
+      payload: { price: 5 },
+      headers: {},
+      createdAt: new Date().toISOString(),
+    }
+    const first = await inbox.handle(event, async () => {
+      throw new PoisonEventError('price out of range')
+    })
+    expect(first.status).toBe('dead-lettered')
+    const list = await concord(['inbox', 'dead-letters'], ['--consumer', consumer, '--json'])
+    expect(list.code).toBe(0)
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({
+        consumer,
+        eventId: event.id,
+        error: expect.stringContaining('price out of range'),
+      }),
+    ])
+    const noConsumer = await concord(['inbox', 'dead-letters'])
+    expect(noConsumer.code).toBe(2)
+    expect(noConsumer.stderr).toContain('--consumer')
+
+    const redrive = await concord(['inbox', 'redrive', event.id], ['--consumer', consumer])
+    expect(redrive.code).toBe(0)
+    expect(
+      JSON.parse((await concord(['inbox', 'dead-letters'], ['--consumer', consumer, '--json'])).stdout),
+    ).toEqual([])
+    const again = await inbox.handle(event, async () => 'handled')
+    expect(again.status).toBe('processed')
   })
 })
 
