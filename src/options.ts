@@ -26,17 +26,22 @@ export function parseOptions<S extends z.ZodType>(
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
+/** What every duration option accepts, as its error message says. */
+export const DURATION_FORMATS =
+  "a duration: milliseconds as a number (250), or a string of a number and a unit ms, s, m, h or d ('250ms', '30s', '5m', '1h', '1d')"
+
 /** A duration in milliseconds: a number, or a string people read (`'250ms'`, `'30s'`, `'5m'`, `'1h'`). */
-export const duration = z.union([
-  z.number().nonnegative().finite(),
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration like 250ms, 30s, 5m, 1h')
-    .transform((text) => {
-      const [, amount, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text)!
-      return Number(amount) * UNITS[unit!]!
-    }),
-])
+export const duration = z
+  .union([z.number(), z.string()], { error: DURATION_FORMATS })
+  .transform((value, ctx) => {
+    const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value) : null
+    const ms = typeof value === 'number' ? value : match ? Number(match[1]) * UNITS[match[2]!]! : Number.NaN
+    if (!Number.isFinite(ms) || ms < 0) {
+      ctx.addIssue({ code: 'custom', message: DURATION_FORMATS })
+      return z.NEVER
+    }
+    return ms
+  })
 
 export type Duration = z.input<typeof duration>
 

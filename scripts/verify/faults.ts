@@ -1,4 +1,4 @@
-import type { FaultName } from './args.js'
+import { type FaultName, MIN_SLOT_S } from './args.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
 import type { System } from './launch.js'
@@ -14,13 +14,15 @@ export interface PlannedFault {
 /**
  * Fault, heal, repeat: the run is cut into slots, one fault per slot in the order given, cycling. In each
  * slot the first quarter is quiet, the fault holds until 60 %, and the rest is recovery. A slot lasts
- * duration / faults, between 8 and 30 s, so short runs still see each fault and long ones repeat them.
+ * duration / faults, between MIN_SLOT_S and 30 s, so every fault listed gets a slot in any run of at least
+ * MIN_SLOT_S per fault (args refuses shorter ones) and long runs repeat them.
  */
 export function planFaults(durationMs: number, faults: readonly FaultName[]): PlannedFault[] {
   if (faults.length === 0) return []
-  const slot = Math.min(30_000, Math.max(8_000, durationMs / faults.length))
+  const slot = Math.min(30_000, Math.max(MIN_SLOT_S * 1000, durationMs / faults.length))
+  const slots = Math.max(faults.length, Math.floor((durationMs + 1) / slot))
   const plan: PlannedFault[] = []
-  for (let i = 0; (i + 1) * slot <= durationMs + 1; i++) {
+  for (let i = 0; i < slots; i++) {
     plan.push({
       fault: faults[i % faults.length]!,
       startMs: i * slot + slot * 0.25,
@@ -178,10 +180,12 @@ async function healConvergence(
 
 /**
  * Runs the plan against the system: injects each fault at its time, heals it at its time, records the
- * window in the history and measures convergence after the heal. Returns when every fault it injected has
- * been healed and measured; `signal` stops injecting new ones.
+ * window in the history and measures convergence after the heal. A heal that takes long (an instance
+ * restart on a busy machine) shifts the later faults instead of dropping them: `healed` resolves once every
+ * planned fault has been injected and healed, and the caller keeps the load running until then. `done`
+ * resolves when the convergence after each heal has been measured too; `signal` stops injecting new ones.
  */
-export async function runFaults(
+export function runFaults(
   plan: readonly PlannedFault[],
   ctx: {
     system: System
@@ -189,57 +193,63 @@ export async function runFaults(
     history: History
     sampler: Sampler
     random: () => number
-    /** When the load stops (verify clock): no fault starts that could not be healed before. */
-    loadEndsAt: number
     signal: AbortSignal
     onEvent(text: string): void
   },
-): Promise<void> {
+): { healed: Promise<void>; done: Promise<void> } {
   const { system, copies, history, sampler, random, signal, onEvent } = ctx
   const pick = (names: string[]) => names[Math.floor(random() * names.length)]!
   const inject = injectors(system, copies, sampler, random, pick)
   const measuring: Promise<void>[] = []
-  let previousEnd = 0
-  for (const planned of plan) {
-    // A heal that restarts an instance can take long on a busy machine: later faults shift, keeping a
-    // quiet gap after the previous heal and their planned hold, rather than being cut short.
-    const holdMs = planned.healMs - planned.startMs
-    const startAt = Math.max(history.origin + planned.startMs, previousEnd + 2000)
-    if (startAt + holdMs > ctx.loadEndsAt) break
-    const wait = startAt - performance.now()
-    if (wait > 0) await sleep(wait)
-    if (signal.aborted) break
-    const start = performance.now()
-    let injection: Injection
-    try {
-      injection = await inject[planned.fault]()
-    } catch (error) {
-      onEvent(`${planned.fault}: injection failed: ${(error as Error).message}`)
-      continue
+  const healed = (async () => {
+    let previousEnd = 0
+    for (const planned of plan) {
+      // Keep a quiet gap after the previous heal, and the planned hold, rather than cutting a fault short.
+      const holdMs = planned.healMs - planned.startMs
+      const startAt = Math.max(history.origin + planned.startMs, previousEnd + 2000)
+      const wait = startAt - performance.now()
+      if (wait > 0) await sleep(wait)
+      if (signal.aborted) break
+      const start = performance.now()
+      history.faultStarted(start, planned.fault)
+      let injection: Injection
+      try {
+        injection = await inject[planned.fault]()
+      } catch (error) {
+        onEvent(`${planned.fault}: injection failed: ${(error as Error).message}`)
+        history.faultEnded({
+          fault: planned.fault,
+          start,
+          end: performance.now(),
+          note: `injection failed: ${(error as Error).message}`,
+        })
+        previousEnd = performance.now()
+        continue
+      }
+      onEvent(`fault ${planned.fault}${injection.target ? ` on ${injection.target}` : ''}`)
+      const hold = start + holdMs - performance.now()
+      if (hold > 0) await sleep(hold)
+      try {
+        await injection.heal()
+      } catch (error) {
+        injection.note += `; heal failed: ${(error as Error).message}`
+      }
+      const window: FaultWindow = {
+        fault: planned.fault,
+        target: injection.target,
+        start,
+        end: performance.now(),
+        note: injection.note,
+      }
+      history.faultEnded(window)
+      previousEnd = window.end
+      onEvent(`healed ${planned.fault} after ${((window.end - start) / 1000).toFixed(1)} s`)
+      measuring.push(
+        healConvergence(copies, history, window, 10_000).then(({ ms, keys }) => {
+          history.heals.push({ fault: planned.fault, heal: window.end, keys, ms })
+        }),
+      )
     }
-    onEvent(`fault ${planned.fault}${injection.target ? ` on ${injection.target}` : ''}`)
-    const hold = start + holdMs - performance.now()
-    if (hold > 0) await sleep(hold)
-    try {
-      await injection.heal()
-    } catch (error) {
-      injection.note += `; heal failed: ${(error as Error).message}`
-    }
-    const window: FaultWindow = {
-      fault: planned.fault,
-      target: injection.target,
-      start,
-      end: performance.now(),
-      note: injection.note,
-    }
-    history.faults.push(window)
-    previousEnd = window.end
-    onEvent(`healed ${planned.fault} after ${((window.end - start) / 1000).toFixed(1)} s`)
-    measuring.push(
-      healConvergence(copies, history, window, 10_000).then(({ ms, keys }) => {
-        history.heals.push({ fault: planned.fault, heal: window.end, keys, ms })
-      }),
-    )
-  }
-  await Promise.all(measuring)
+  })()
+  return { healed, done: healed.then(() => Promise.all(measuring)).then(() => undefined) }
 }

@@ -1,4 +1,4 @@
-import type { VerifyResult } from './analyze.js'
+import { passed, type VerifyResult, verdictLine } from './analyze.js'
 
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
@@ -72,7 +72,7 @@ export function renderHtml(r: VerifyResult, table: string): string {
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px}pre{background:#f6f6f6;padding:1rem;overflow:auto;font-size:12px}
 .pass{color:#2a7d2a}.fail{color:#b00}</style></head><body>
 <h1>concord verify</h1>
-<p class="${r.violations.length ? 'fail' : 'pass'}">${r.violations.length ? `FAIL: ${r.violations.length} rule(s) broken` : 'PASS: no violation of C1-C8'}</p>
+<p class="${passed(r) ? 'pass' : 'fail'}">${escapeHtml(verdictLine(r))}</p>
 <h2>Staleness over time</h2>
 ${stalenessSvg(r)}
 <h2>Summary</h2>

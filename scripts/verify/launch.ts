@@ -14,6 +14,8 @@ export interface System {
   /** Shard primary URLs and the search database URL, for the final state checks. */
   shardUrls: string[]
   searchUrl: string
+  /** The admin API's token (the C8 phase runs the checker through it). */
+  adminToken: string
   close(): Promise<void>
 }
 
@@ -46,8 +48,8 @@ export async function startSystem(instances: number): Promise<System> {
       REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
       NATS_URL: nats.url,
     }
-    // The admin API is not used by verify; it gets a random token like the demo's default. No checker or tracer
-    // runs inside the shop: their repairs would mend the very staleness verify measures.
+    // A random token, like the demo's default; verify uses the admin API only for its C8 phase. No checker or
+    // tracer runs on a schedule inside the shop: their repairs would mend the very staleness verify measures.
     const adminToken = randomBytes(18).toString('base64url')
     const shop = await launchReal({ port: 0, instances, seed: true, adminToken, selfCheck: false }, env)
     const p = proxy
@@ -59,6 +61,7 @@ export async function startSystem(instances: number): Promise<System> {
       proxy,
       shardUrls: shards.map((db) => db.primaryUrl),
       searchUrl: search.primaryUrl,
+      adminToken,
       async close() {
         await shop.close()
         await p.close()

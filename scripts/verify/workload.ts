@@ -14,6 +14,11 @@ export interface WorkloadOptions {
   seed: number
   signal: AbortSignal
   history: History
+  /**
+   * Pacing: undefined pauses 2 ms between calls (a 2-core machine stays usable); 'max' never pauses after a
+   * success; a number is a target of product operations/s over all clients.
+   */
+  rate?: 'max' | number
   /** Called for every acknowledged write or insert (the convergence tracer samples them). */
   onWrite?(op: Op): void
 }
@@ -37,7 +42,8 @@ export interface WorkloadCounters {
  * Drives the shop until the signal aborts: `clients` product clients (half with a 95:5 read:write mix,
  * half 50:50) over Zipfian keys plus the products they insert, each with a home instance it mostly uses
  * and sometimes another one (cross-instance reads), and one order client placing orders in both modes.
- * Every call is recorded in the history. Pauses between calls keep a 2-core machine usable.
+ * Every call is recorded in the history as its answer arrives. Paced by `rate` (see WorkloadOptions); with a
+ * rate, three clients in four use the 95:5 mix, so more of the load is reads.
  */
 export function runWorkload(options: WorkloadOptions): { done: Promise<void>; counters: WorkloadCounters } {
   const counters: WorkloadCounters = { reads: 0, writes: 0, inserts: 0, deletes: 0, orders: 0, errors: 0 }
@@ -48,7 +54,10 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
   const productClient = async (client: number) => {
     const random = seededRandom(options.seed * 1000 + client)
     const hot = zipf(options.products, 1.0, random)
-    const writeShare = client % 2 === 0 ? 0.05 : 0.5
+    const writeShare = (options.rate === undefined ? client % 2 === 0 : client % 4 !== 1) ? 0.05 : 0.5
+    // A target rate: this client's share of it, as a schedule of start times.
+    const gapMs = typeof options.rate === 'number' ? (options.clients * 1000) / options.rate : 0
+    let due = performance.now()
     const instances = options.productInstances
     const home = instances[client % instances.length]!
     let lastOk = true
@@ -65,25 +74,24 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
       const roll = gone ? 1 : random()
       const headers = { 'x-instance': instance }
       // The op as this client saw it: who answered, when, and the version it carried.
-      const opOf = (
-        r: Call<unknown>,
-        kind: Op['kind'],
-        opKey: number,
-        ok: boolean,
-        version?: number,
-      ): Op => ({
-        client,
-        instance: r.headers?.get('x-concord-instance') ?? instance,
-        key: opKey,
-        kind,
-        invoke: r.invoke,
-        ack: r.ack,
-        ok,
-        version,
-      })
+      const opOf = (r: Call<unknown>, kind: Op['kind'], opKey: number, ok: boolean, version?: number): Op => {
+        const lsn = r.headers?.get('x-concord-lsn') ?? undefined
+        return {
+          client,
+          instance: r.headers?.get('x-concord-instance') ?? instance,
+          key: opKey,
+          kind,
+          invoke: r.invoke,
+          ack: r.ack,
+          ok,
+          version,
+          ...(lsn && { lsn }),
+        }
+      }
       if (roll >= writeShare * 0.02 && roll < writeShare * 0.03 && inserted.length > 0) {
         // Deletes take only products the clients inserted: the seeded ones carry the orders' invariants.
         const victim = inserted.splice(Math.floor(random() * inserted.length), 1)[0]!
+        history.deleting(victim, performance.now())
         const r = await call<{ id: number; version: number }>(`${options.baseUrl}/products/${victim}`, {
           method: 'DELETE',
           headers,
@@ -138,7 +146,13 @@ export function runWorkload(options: WorkloadOptions): { done: Promise<void>; co
         else counters.errors++
       }
       // A failing instance answers at once; back off so a dead one is not hammered in a tight loop.
-      await sleep(lastOk ? 2 : 50)
+      if (!lastOk) await sleep(50)
+      else if (options.rate === undefined) await sleep(2)
+      else if (gapMs > 0) {
+        due = Math.max(due + gapMs, performance.now() - 1000)
+        const wait = due - performance.now()
+        if (wait > 0) await sleep(wait)
+      }
     }
   }
 

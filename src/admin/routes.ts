@@ -12,7 +12,7 @@ export interface AdminHandle {
 }
 
 /**
- * Adds the admin API to a fastify app: the routes of `createAdminHandler` (DESIGN.md, the shop's HTTP API),
+ * Adds the admin API to a fastify app: the routes of `createAdminHandler`,
  * routed by fastify and answered by the same core, so the token check and the answers are identical.
  *
  * - `GET /admin/` the live dashboard page; `GET /admin` redirects to it (keeping the query).

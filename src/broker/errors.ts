@@ -17,11 +17,27 @@ export class MalformedEventError extends ConcordError {
  * publish deduplication by event id makes the retry safe.
  */
 export class BrokerUnavailableError extends ConcordError {
-  constructor(broker: string, operation: string, cause?: unknown) {
-    super('E_BROKER_UNAVAILABLE', `${broker} broker unavailable during ${operation}`, {
-      context: { broker, operation },
-      cause,
-    })
+  /**
+   * `server`: where the adapter connects (`nats://host:4222`, never a password), in the message and
+   * `context.server`; the message also ends with the cause's (or, without one, `lastError`: what the
+   * connection last reported).
+   */
+  constructor(
+    broker: string,
+    operation: string,
+    cause?: unknown,
+    where: { server?: string; lastError?: string } = {},
+  ) {
+    const at = where.server ? ` at ${where.server}` : ''
+    const why = cause instanceof Error ? cause.message : cause !== undefined ? String(cause) : where.lastError
+    super(
+      'E_BROKER_UNAVAILABLE',
+      `${broker} broker${at} unavailable during ${operation}${why ? `: ${why}` : ''}`,
+      {
+        context: { broker, operation, ...(where.server ? { server: where.server } : {}) },
+        cause,
+      },
+    )
   }
 }
 

@@ -106,6 +106,10 @@ export class BusMonitor {
     const expected = message.h ? message.s : message.s - 1
     if (peer === undefined) {
       this.peers.set(message.i, { seq: message.s, seen: now })
+      // First word from this sender since we became healthy: what it sent before is covered by the flush then,
+      // but a message it sent after and we lost is not; the two cannot be told apart, so only a sender that
+      // never sent before (heartbeat 0, message 1) is taken as is.
+      if (expected > 0) this.gap(`first contact with ${message.i} at sequence ${message.s}`)
     } else {
       peer.seen = now
       if (expected > peer.seq) this.gap(`sequence gap from ${message.i}: ${peer.seq} -> ${message.s}`)

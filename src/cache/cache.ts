@@ -33,7 +33,7 @@ export interface Inspection<T> {
 
 /**
  * A multi-level cache: L1 (in-process LRU) -> L2 (`createMemoryTier` / `createRedisTier`) -> loader, with cross-instance
- * invalidation over a bus and fenced fills (see DESIGN.md, C1-C3). Reads never throw cache faults.
+ * invalidation over a bus and fenced fills (docs/contract.md, C1-C3). Reads never throw cache faults.
  */
 export class Cache<T> {
   readonly name: string

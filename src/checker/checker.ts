@@ -124,7 +124,7 @@ export interface Checker {
 }
 
 /**
- * Creates a consistency checker (DESIGN.md C8): each run samples up to `budget` keys, compares every copy
+ * Creates a consistency checker (docs/contract.md, C8): each run samples up to `budget` keys, compares every copy
  * with the source, confirms each divergence with a second read, repairs it with the copy's policy and
  * verifies the repair, then records the report, the metrics and, above the threshold, calls the alert hook.
  *

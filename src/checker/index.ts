@@ -1,5 +1,5 @@
 /**
- * concord/checker: the consistency checker (DESIGN.md C8) and the convergence tracer.
+ * concord/checker: the consistency checker (docs/contract.md, C8) and the convergence tracer.
  *
  * - `createChecker({ comparators, budget })` samples each data set, compares every copy (a cache tier, another
  *   service's cache, a projection) with the source of truth, confirms, repairs with the copy's policy, verifies,

@@ -132,7 +132,7 @@ export interface ConvergenceTracer {
 
 /**
  * A convergence tracer, as Meta's Polaris runs in production: it watches sampled writes reach every copy and
- * measures how long each path takes; copies that never converge are violations (DESIGN.md C2, C7).
+ * measures how long each path takes; copies that never converge are violations (docs/contract.md, C2 and C7).
  */
 export function createConvergenceTracer(options: ConvergenceTracerOptions): ConvergenceTracer {
   const o = parseOptions('createConvergenceTracer', schema, options)

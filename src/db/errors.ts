@@ -81,3 +81,63 @@ export function retryableConflict(error: unknown): string | null {
   const code = (error as { code?: unknown } | null)?.code
   return code === '40001' || code === '40P01' ? code : null
 }
+
+/**
+ * A write that belongs in the caller's transaction was given something else: a node-postgres `Pool` (each
+ * statement on whichever connection is free, outside any transaction), a client with no transaction open, or
+ * no query function at all. Nothing was written.
+ */
+export class NotATransactionError extends ConcordError {
+  constructor(where: string, got: 'pool' | 'idle client' | 'not queryable') {
+    const hint =
+      got === 'pool'
+        ? 'a pg.Pool runs each statement on any free connection, outside your transaction: pass the PoolClient from pool.connect() after BEGIN'
+        : got === 'idle client'
+          ? 'the client has no transaction open: run BEGIN on it first (or use withCommitLsn)'
+          : 'pass a pg Client/PoolClient inside BEGIN ... COMMIT, a concord Tx, or an ORM transaction through concord/kysely, concord/drizzle, concord/knex or concord/prisma'
+    super(
+      'E_NOT_A_TRANSACTION',
+      `${where} needs one connection inside a transaction, got a ${got}: ${hint}`,
+      {
+        context: { where, got },
+      },
+    )
+  }
+}
+
+/** The migration sets concord's tables come from, by table-name prefix. */
+const MIGRATION_SETS: readonly { prefix: string; set: string; from: string }[] = [
+  { prefix: 'concord_outbox', set: 'outboxMigrations', from: 'concord/outbox' },
+  { prefix: 'concord_inbox', set: 'outboxMigrations', from: 'concord/outbox' },
+  { prefix: 'concord_saga', set: 'sagaMigrations', from: 'concord/saga' },
+  { prefix: 'concord_choreography', set: 'sagaMigrations', from: 'concord/saga' },
+]
+
+/**
+ * One of concord's tables does not exist in the database a statement ran on: its migration set was not
+ * applied there. `context.migrations` names the set, `context.table` the missing table; `cause` is the
+ * database's error (42P01).
+ */
+export class MigrationsMissingError extends ConcordError {
+  constructor(table: string, set: string, from: string, cause: unknown) {
+    super(
+      'E_MIGRATIONS_MISSING',
+      `table ${table} does not exist: apply ${set} (from '${from}') to this database, with ` +
+        `\`await shards.migrate(${set})\`, or with your own migration tool from the SQL that ` +
+        `\`migrationScript(${set})\` (concord/db) prints`,
+      { context: { table, migrations: set, from }, cause },
+    )
+  }
+}
+
+/**
+ * `error` as a `MigrationsMissingError` when it is PostgreSQL's "relation concord_... does not exist"
+ * (42P01); any other error as it is.
+ */
+export function explainMissingTable(error: unknown): unknown {
+  const e = error as { code?: unknown; message?: unknown } | null
+  if (e?.code !== '42P01' || typeof e.message !== 'string') return error
+  const table = /relation "(?:[A-Za-z_][\w]*\.)?(concord_\w+)" does not exist/.exec(e.message)?.[1]
+  const known = table && MIGRATION_SETS.find((m) => table.startsWith(m.prefix))
+  return known ? new MigrationsMissingError(table, known.set, known.from, error) : error
+}

@@ -4,32 +4,46 @@
  * primary (read-your-writes across replicas, and replica-safe cache fills: C4).
  */
 
+export { type PoolOf, readCommitLsn, withCommitLsn } from './commit-lsn.js'
 export {
   DbClosedError,
   MigrationError,
+  MigrationsMissingError,
+  NotATransactionError,
   SerializationFailureError,
   ShardNotFoundError,
   ShardUnavailableError,
   TransactionRolledBackError,
 } from './errors.js'
 export { compareLsn, isLsn } from './lsn.js'
-export { type MigrationReport, migrationScript, orderMigrations } from './migrations.js'
+export type { MigrationReport } from './migrations.js'
+export { migrationScript } from './migrations.js'
 export type { MaxLag } from './replica-health.js'
 export type { ReadOptions } from './router.js'
 export type { ShardMap } from './shard-map.js'
 export { createShardMap } from './shard-map.js'
-export type { Shards, ShardsOptions, TransactionOptions } from './shards.js'
+export type {
+  ShardedOptions,
+  Shards,
+  ShardsCore,
+  ShardsOptions,
+  SingleDatabaseOptions,
+  TransactionOptions,
+} from './shards.js'
 export { createShards } from './shards.js'
 export type { DbLogger, TransactionRetryPolicy } from './transactions.js'
 export type {
+  Connection,
   Isolation,
   Migration,
   NodeAdapter,
   Queryable,
-  QueryOptions,
   ReadRoute,
   ReplicaHealth,
   Session,
   ShardConfig,
+  ShardStatements,
+  SqlResult,
+  SqlStatement,
   Tx,
 } from './types.js'

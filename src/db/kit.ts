@@ -4,8 +4,28 @@
  */
 
 export { quoteChannel } from './channel.js'
-export { DbClosedError, isConnectionError, TransactionRolledBackError } from './errors.js'
+export { assertConnection } from './connection.js'
+export {
+  DbClosedError,
+  explainMissingTable,
+  isConnectionError,
+  NotATransactionError,
+  TransactionRolledBackError,
+} from './errors.js'
 export { COMMIT_LSN_SQL, compareLsn, isLsn, lsnToBigInt } from './lsn.js'
 export { Mutex } from './mutex.js'
-export type { Shards } from './shards.js'
-export type { Isolation, Migration, NodeAdapter, Queryable, QueryOptions, Session, Tx } from './types.js'
+export { splitPlaceholders, textAndValues } from './placeholders.js'
+export { createShardMap } from './shard-map.js'
+export type { Shards, ShardsCore } from './shards.js'
+export type {
+  Connection,
+  Isolation,
+  Migration,
+  NodeAdapter,
+  Queryable,
+  Session,
+  ShardStatements,
+  SqlResult,
+  SqlStatement,
+  Tx,
+} from './types.js'

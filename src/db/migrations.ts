@@ -10,9 +10,7 @@ export interface MigrationReport {
   applied: string[]
 }
 
-// 'concord_migrations' as a fixed advisory lock key: every process migrating a shard takes the same one.
-const LOCK_KEY = '7237089413626978663'
-
+/** The table `migrate` records applied migrations in (one row per module and version, with a checksum). */
 const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS concord_migrations (
   module text NOT NULL,
   version integer NOT NULL,
@@ -21,9 +19,29 @@ const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS concord_migrations (
   applied_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (module, version)
 )`
-const RECORD_SQL = 'INSERT INTO concord_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)'
 
-const migrationChecksum = (sql: string) => createHash('sha256').update(sql).digest('hex')
+const checksumOf = (m: Migration) => createHash('sha256').update(m.sql).digest('hex')
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+
+/**
+ * The migrations as one SQL script, for a team's own migration tool (Prisma Migrate, Drizzle Kit, Knex, Flyway,
+ * psql): each migration's SQL, then its row in `concord_migrations`, so a later `shards.migrate(...)` of the same
+ * set finds it applied and does nothing. Run it once, in a transaction (most tools do). Print it with
+ * `console.log(migrationScript(outboxMigrations))`.
+ */
+export function migrationScript(migrations: readonly Migration[]): string {
+  const parts = [`${MIGRATIONS_TABLE_SQL};`]
+  for (const m of orderMigrations(migrations)) {
+    parts.push(
+      `-- concord ${m.module}@${m.version}: ${m.name}\n${m.sql.trim()}`,
+      `INSERT INTO concord_migrations (module, version, name, checksum) VALUES (${literal(m.module)}, ${m.version}, ${literal(m.name)}, ${literal(checksumOf(m))}) ON CONFLICT DO NOTHING;`,
+    )
+  }
+  return `${parts.join('\n\n')}\n`
+}
+
+// 'concord_migrations' as a fixed advisory lock key: every process migrating a shard takes the same one.
+const LOCK_KEY = '7237089413626978663'
 
 /**
  * Puts migrations in the order they apply: modules in order of first appearance, each module's migrations
@@ -82,7 +100,7 @@ export async function migrateNode(
     const report: MigrationReport = { shard, applied: [] }
     for (const m of ordered) {
       const id = `${m.module}@${m.version}`
-      const checksum = migrationChecksum(m.sql)
+      const checksum = checksumOf(m)
       const known = applied.get(id)
       if (known !== undefined) {
         if (known !== checksum) {
@@ -105,40 +123,13 @@ export async function migrateNode(
           error,
         )
       }
-      await s.query(RECORD_SQL, [m.module, m.version, m.name, checksum])
+      await s.query(
+        'INSERT INTO concord_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)',
+        [m.module, m.version, m.name, checksum],
+      )
       report.applied.push(id)
     }
     await s.query('COMMIT')
     return report
   })
-}
-
-/**
- * The SQL `migrateNode` would run now on the node `query` reads (a shard's primary), as one script a person can review or apply with psql: the
- * same transaction, lock, bookkeeping table and rows, and only the migrations not yet applied. Built from the
- * statements `migrateNode` runs, so printing and applying cannot drift apart.
- */
-export async function migrationScript(
-  query: (sql: string) => Promise<{ rows: Record<string, unknown>[] }>,
-  ordered: readonly Migration[],
-): Promise<{ pending: string[]; sql: string }> {
-  const exists = await query("SELECT to_regclass('concord_migrations') IS NOT NULL AS found")
-  const applied = new Set<string>()
-  if (exists.rows[0]?.found) {
-    const { rows } = await query('SELECT module, version FROM concord_migrations')
-    for (const r of rows) applied.add(`${r.module}@${r.version}`)
-  }
-  const pending = ordered.filter((m) => !applied.has(`${m.module}@${m.version}`))
-  const literal = (v: string | number) => (typeof v === 'number' ? String(v) : `'${v.replaceAll("'", "''")}'`)
-  const parts = ['BEGIN;', `SELECT pg_advisory_xact_lock(${LOCK_KEY});`, `${MIGRATIONS_TABLE_SQL};`]
-  for (const m of pending) {
-    const record = [m.module, m.version, m.name, migrationChecksum(m.sql)].map(literal).join(', ')
-    parts.push(
-      `-- ${m.module}@${m.version}: ${m.name}`,
-      `${m.sql.trim().replace(/;?$/, ';')}`,
-      RECORD_SQL.replace(/\$1.*$/, () => `${record});`),
-    )
-  }
-  parts.push('COMMIT;')
-  return { pending: pending.map((m) => `${m.module}@${m.version}`), sql: `${parts.join('\n')}\n` }
 }

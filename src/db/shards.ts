@@ -12,9 +12,11 @@ import type {
   Migration,
   NodeAdapter,
   Queryable,
-  QueryOptions,
   ReadRoute,
   ReplicaHealth,
+  ShardStatements,
+  SqlResult,
+  SqlStatement,
   Tx,
 } from './types.js'
 
@@ -58,7 +60,8 @@ export const schema = z.object({
     .optional(),
 })
 
-export interface ShardsOptions {
+/** Options of `createShards` for one or more shards. */
+export interface ShardedOptions {
   /** One entry per shard, in shard order. */
   shards: { primary: NodeAdapter; replicas?: NodeAdapter[] }[]
   /** Key to shard. @default createShardMap({ shards: shards.length }) (4096 slots, equal ranges) */
@@ -75,13 +78,24 @@ export interface ShardsOptions {
   logger?: DbLogger
 }
 
+/** One database needs no shard map: `{ primary, replicas? }` (with the other fields) is one shard, every key its. */
+export interface SingleDatabaseOptions extends Omit<ShardedOptions, 'shards' | 'map'> {
+  /** The database's primary, e.g. `createPgNode({ pool })` on the application's own pool. */
+  primary: NodeAdapter
+  /** Its streaming replicas, if reads may go there. @default none */
+  replicas?: NodeAdapter[]
+}
+
+/** Options of `createShards`: a shard list (and map), or one database. */
+export type ShardsOptions = ShardedOptions | SingleDatabaseOptions
+
 export interface TransactionOptions {
   /** @default 'read committed' */
   isolation?: Isolation
 }
 
 /** N shards, each a primary with zero or more streaming replicas. */
-export interface Shards {
+export interface Shards extends ShardStatements {
   readonly count: number
   readonly map: ShardMap
   /** The shard index of a key; `ShardNotFoundError` when it maps nowhere. */
@@ -103,14 +117,14 @@ export interface Shards {
   ): Promise<{ result: T; lsn: string }>
   /**
    * Runs one statement on a shard's primary in its own transaction (autocommit): one round trip where
-   * `onShard` takes three (BEGIN, the statement, COMMIT). Retries 40001/40P01 like `onShard`.
+   * `onShard` takes three (BEGIN, the statement, COMMIT). Retries 40001/40P01 like `onShard`. The statement is
+   * text, or node-postgres' `{ name, text, values }` (named: prepared once per connection).
    */
   execute<R = Record<string, unknown>>(
     shard: number,
-    sql: string,
-    params?: unknown[],
-    options?: QueryOptions,
-  ): Promise<{ rows: R[]; rowCount: number }>
+    statement: string | SqlStatement,
+    values?: unknown[],
+  ): Promise<SqlResult<R>>
   /** Runs a read on a replica (one that replayed `minLsn`, if given) or the primary. `fn` may run twice. */
   read<T>(shardKey: string | number, fn: (q: Queryable) => Promise<T>, opts?: ReadOptions): Promise<T>
   /** `read`, also telling which node served it. */
@@ -143,9 +157,18 @@ export interface Shards {
   close(): Promise<void>
 }
 
+/**
+ * The part of `Shards` that writes on primaries (no replica routing): what the outbox relay, the inbox and
+ * their admin handles run on. A test can hand in one shard of a larger set.
+ */
+export type ShardsCore = Pick<
+  Shards,
+  'count' | 'shardFor' | 'onShard' | 'execute' | 'withTransaction' | 'listen'
+>
+
 /** Builds the shards from node adapters. Health checks start at once and run every `healthInterval`. */
 export function createShards(options: ShardsOptions): Shards {
-  const o = parseOptions('createShards', schema, options)
+  const o = parseOptions('createShards', schema, oneShard(options))
   const count = o.shards.length
   const map = o.map ?? createShardMap({ shards: count })
   if (map.shards > count) {
@@ -229,9 +252,9 @@ export function createShards(options: ShardsOptions): Shards {
     },
     withTransaction: async (shardKey, fn, opts) => onShard(shardFor(shardKey), fn, opts),
     onShard,
-    execute: async (shard, sql, params, options) => {
+    execute: async (shard, statement, values) => {
       const i = shardIndex(shard)
-      return runStatement(i, o.shards[i]!.primary, sql, params, o.retry, options)
+      return runStatement(i, o.shards[i]!.primary, statement, values, o.retry)
     },
     read: async (shardKey, fn, opts) => (await readShardWithRoute(shardFor(shardKey), fn, opts)).result,
     readWithRoute: async (shardKey, fn, opts) => readShardWithRoute(shardFor(shardKey), fn, opts),
@@ -267,4 +290,14 @@ export function createShards(options: ShardsOptions): Shards {
       await Promise.all(o.shards.flatMap((s) => [s.primary, ...s.replicas]).map((n) => n.close()))
     },
   }
+}
+
+/** `{ primary, replicas }` as the one-shard list, so a single database is one call with no shard map. */
+function oneShard(options: ShardsOptions): unknown {
+  if (typeof options !== 'object' || options === null || !('primary' in options)) return options
+  if ('shards' in options) {
+    throw new InvalidInputError('createShards: give `shards` or one `primary`, not both', {})
+  }
+  const { primary, replicas, ...rest } = options
+  return { ...rest, shards: [{ primary, replicas }] }
 }

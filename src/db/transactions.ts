@@ -1,10 +1,11 @@
 import {
+  explainMissingTable,
   isConnectionError,
   retryableConflict,
   SerializationFailureError,
   ShardUnavailableError,
 } from './errors.js'
-import type { Isolation, NodeAdapter, QueryOptions, Tx } from './types.js'
+import type { Isolation, NodeAdapter, SqlResult, SqlStatement, Tx } from './types.js'
 
 /** Where `afterCommit` callbacks report the errors they throw. pino's `warn(obj, msg)` fits. */
 export interface DbLogger {
@@ -38,7 +39,7 @@ export function runTransaction<T>(
       (q) =>
         fn({
           shard,
-          query: (sql, params, options) => q.query(sql, params, options),
+          query: (statement, values) => q.query(statement, values),
           afterCommit: (callback) => {
             callbacks.push(callback)
           },
@@ -60,12 +61,11 @@ export function runTransaction<T>(
 export function runStatement<R>(
   shard: number,
   node: NodeAdapter,
-  sql: string,
-  params: unknown[] | undefined,
+  statement: string | SqlStatement,
+  values: unknown[] | undefined,
   retry: TransactionRetryPolicy,
-  options?: QueryOptions,
-): Promise<{ rows: R[]; rowCount: number }> {
-  return retrying(shard, node, retry, () => node.query<R>(sql, params, options))
+): Promise<SqlResult<R>> {
+  return retrying(shard, node, retry, () => node.query<R>(statement, values))
 }
 
 async function retrying<T>(
@@ -81,7 +81,7 @@ async function retrying<T>(
       const sqlstate = retryableConflict(error)
       if (sqlstate === null) {
         if (isConnectionError(error)) throw new ShardUnavailableError(shard, node.name, error)
-        throw error
+        throw explainMissingTable(error)
       }
       if (attempt >= retry.attempts) throw new SerializationFailureError(shard, attempt, sqlstate, error)
       const pause = retry.backoff * 2 ** (attempt - 1)

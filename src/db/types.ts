@@ -1,23 +1,48 @@
-/** Anything that runs one SQL statement with positional parameters (`$1`, `$2`, ...). */
-export interface Queryable {
-  query<R = Record<string, unknown>>(
-    sql: string,
-    params?: unknown[],
-    options?: QueryOptions,
-  ): Promise<{ rows: R[]; rowCount: number }>
+/**
+ * A statement in node-postgres' own object form. `name` prepares it server-side once per connection (later runs
+ * skip parsing and planning: for concord's claim query on a short queue a 0.84 ms round trip becomes 0.22 ms); one
+ * name stands for one text. A hint: adapters without prepared statements, and `createPgNode({ prepare: false })`,
+ * run the text unnamed.
+ */
+export interface SqlStatement {
+  name?: string
+  text: string
+  values?: unknown[]
 }
 
-export interface QueryOptions {
-  /**
-   * Prepare the statement under this name, once per connection: later runs skip parsing and analysis (for
-   * concord's claim query on a short queue, a 0.84 ms round trip becomes 0.22 ms). One name, one text.
-   * A hint: adapters without prepared statements, and `createPgNode({ prepare: false })`, run the text as usual.
-   */
-  prepare?: string
+/** What a statement returns: its rows, and the rows it returned or changed (null for some utility commands). */
+export interface SqlResult<R> {
+  rows: R[]
+  rowCount: number | null
+}
+
+/**
+ * Anything that runs one SQL statement with positional parameters (`$1`, `$2`, ...), in node-postgres' two
+ * forms: `query(text, values)` and `query({ name, text, values })`. A node-postgres `Pool`, `Client` and
+ * `PoolClient` have this method as they are; concord's `Tx` and `Session` too. Never a third argument
+ * (node-postgres takes one for a callback).
+ */
+export interface Queryable {
+  query<R = Record<string, unknown>>(
+    statement: string | SqlStatement,
+    values?: unknown[],
+  ): Promise<SqlResult<R>>
+}
+
+/**
+ * One connection inside a transaction the caller opened: a node-postgres `Client`/`PoolClient` after `BEGIN`, a
+ * concord `Tx`, or an ORM's transaction through its adapter (concord/kysely, concord/drizzle, concord/knex,
+ * concord/prisma). A `Pool` is refused: it runs each statement on whichever connection is free, outside the
+ * caller's transaction. The type refuses it (a pool has `totalCount`); at run time `NotATransactionError` does,
+ * before anything is written, for a pool and for a node-postgres client that is not inside a transaction.
+ */
+export interface Connection extends Queryable {
+  /** Absent on one connection; a node-postgres `Pool` has it, so a Pool does not type-check here. */
+  readonly totalCount?: never
 }
 
 /** A transaction on a shard's primary. */
-export interface Tx extends Queryable {
+export interface Tx extends Connection {
   /** The shard index the transaction runs on. */
   readonly shard: number
   /**
@@ -26,6 +51,19 @@ export interface Tx extends Queryable {
    * It receives the commit LSN, so a cache invalidation made there can carry it (C4).
    */
   afterCommit(fn: (commit: { lsn: string }) => void | Promise<void>): void
+}
+
+/**
+ * Statements by shard index, each on its own (autocommit) on the shard's primary: what a relay's claim, an
+ * inbox's listings and the saga log run. concord/db's `Shards` is one; so is `sagaSqlFromClients([...])`.
+ */
+export interface ShardStatements {
+  readonly count: number
+  execute<R = Record<string, unknown>>(
+    shard: number,
+    statement: string | SqlStatement,
+    values?: unknown[],
+  ): Promise<SqlResult<R>>
 }
 
 export type Isolation = 'read committed' | 'repeatable read' | 'serializable'

@@ -15,7 +15,7 @@ import {
 import { ClosedError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { type NatsBrokerOptions, natsSchema, type ResolvedNatsOptions } from './options.js'
-import { publishPipelined } from './publish.js'
+import { publishPipelined, serverNames } from './publish.js'
 import { natsSubscription } from './subscription.js'
 import { ensureConsumer, ensureStream, streamName } from './topology.js'
 
@@ -41,8 +41,12 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
   const streams = new Map<string, Promise<void>>()
   let connected = false
   let lastError: string | undefined
+  const server = serverNames(options.servers)
   const unavailable = (operation: string, cause?: unknown) =>
-    new BrokerUnavailableError('nats', operation, cause)
+    new BrokerUnavailableError('nats', operation, cause, {
+      server,
+      lastError: lastError ?? 'not connected yet',
+    })
 
   const managed: Promise<Clients | undefined> = connectUntilStopped(options, stop, {
     onError: (error) => {

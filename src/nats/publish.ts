@@ -45,7 +45,11 @@ export async function publishPipelined(
   )
   if (failures.length === 0) return
   const outage = failures.find((f) => rejectionReason(f.error) === undefined)
-  if (outage) throw new BrokerUnavailableError('nats', 'publish', outage.error)
+  if (outage) {
+    throw new BrokerUnavailableError('nats', 'publish', outage.error, {
+      server: serverNames(options.servers),
+    })
+  }
   // The earliest refused event of the batch: the caller finds any other on its retry.
   const position = new Map(encoded.map((x, i) => [x, i]))
   const first = failures.reduce((a, b) => (position.get(b.item)! < position.get(a.item)! ? b : a))
@@ -59,4 +63,11 @@ export function rejectionReason(error: unknown): string | undefined {
   }
   if (error instanceof JetStreamApiError && MESSAGE_ERRORS.has(error.code)) return error.message
   return undefined
+}
+
+/** The servers a NATS broker connects to, for errors: credentials in a URL are left out. */
+export function serverNames(servers: string | readonly string[]): string {
+  return (typeof servers === 'string' ? [servers] : servers)
+    .map((s) => s.replace(/\/\/[^@/]*@/, '//'))
+    .join(', ')
 }

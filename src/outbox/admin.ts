@@ -1,9 +1,9 @@
 import { z } from 'zod'
 import type { EventEnvelope } from '../broker/kit.js'
+import type { ShardsCore } from '../db/kit.js'
 import { InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { DeadLetterNotFoundError } from './errors.js'
-import type { OutboxShards } from './ports.js'
 import { OUTBOX_CHANNEL } from './writer.js'
 
 const schema = z.object({
@@ -19,7 +19,7 @@ const schema = z.object({
 })
 
 /** What the admin handle needs of concord/db's `Shards`: one statement on a shard. */
-export type OutboxAdminShards = Pick<OutboxShards, 'count' | 'execute'>
+export type OutboxAdminShards = Pick<ShardsCore, 'count' | 'execute'>
 
 /** Options of {@link createOutboxAdmin}. */
 export interface OutboxAdminOptions {

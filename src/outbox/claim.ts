@@ -108,12 +108,19 @@ export async function claimRows(
   q: Queryable,
   o: ClaimOptions,
 ): Promise<{ rows: ClaimedRow[]; blocked: boolean }> {
-  const { rows } = await q.query<Record<string, unknown>>(
-    CLAIM_SQL,
-    [o.aggregates, Math.max(0, o.perAggregate - 1), o.maxRows, o.leaseMs, o.owner, o.commitOrderGuard],
-    // Parsing and planning this statement cost the server more than running it on a short queue.
-    { prepare: 'concord_outbox_claim' },
-  )
+  // Named (prepared): parsing and planning this statement cost the server more than running it on a short queue.
+  const { rows } = await q.query<Record<string, unknown>>({
+    name: 'concord_outbox_claim',
+    text: CLAIM_SQL,
+    values: [
+      o.aggregates,
+      Math.max(0, o.perAggregate - 1),
+      o.maxRows,
+      o.leaseMs,
+      o.owner,
+      o.commitOrderGuard,
+    ],
+  })
   const claimed = rows
     .filter((r) => r.seq !== null)
     .map((r) => ({
@@ -185,9 +192,10 @@ SELECT count(*) FILTER (WHERE status = 'dead')::int AS dead FROM failed`
  * Returns how many failed rows are now dead-lettered.
  */
 export async function settleClaim(q: Queryable, s: Settlement): Promise<{ deadLettered: number }> {
-  const { rows } = await q.query<{ dead: number }>(
-    SETTLE_SQL,
-    [
+  const { rows } = await q.query<{ dead: number }>({
+    name: 'concord_outbox_settle',
+    text: SETTLE_SQL,
+    values: [
       s.published,
       s.failed.map((f) => f.seq),
       s.failed.map((f) => f.error.slice(0, 4000)),
@@ -198,8 +206,7 @@ export async function settleClaim(q: Queryable, s: Settlement): Promise<{ deadLe
       s.released,
       s.releaseDelayMs,
     ],
-    { prepare: 'concord_outbox_settle' },
-  )
+  })
   return { deadLettered: Number(rows[0]?.dead ?? 0) }
 }
 

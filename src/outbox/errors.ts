@@ -22,6 +22,29 @@ export class PoisonEventError extends ConcordError {
   }
 }
 
+/**
+ * An event's broker topic is not a name every broker accepts (1-64 of `A-Z a-z 0-9 _ -`). The topic is the
+ * event's `aggregateType` unless `createOutbox({ topicFor })` maps it; `context.source` says which one made it.
+ * Nothing was written.
+ */
+export class InvalidTopicError extends ConcordError {
+  constructor(
+    topic: unknown,
+    event: { id: string; aggregateType: string },
+    source: 'aggregateType' | 'topicFor',
+  ) {
+    const from =
+      source === 'aggregateType'
+        ? `the event's aggregateType ${JSON.stringify(event.aggregateType)} (the topic by default): use a plain aggregateType such as 'order', or map it to a topic with createOutbox({ topicFor })`
+        : `createOutbox({ topicFor }) returned it for aggregateType ${JSON.stringify(event.aggregateType)}`
+    super(
+      'E_INVALID_TOPIC',
+      `event ${event.id} has topic ${JSON.stringify(topic)}, which is not 1-64 characters of A-Z, a-z, 0-9, _ and -: it comes from ${from}`,
+      { context: { topic, eventId: event.id, aggregateType: event.aggregateType, source } },
+    )
+  }
+}
+
 /** A projection helper was given a table or column name that is not a plain SQL identifier. */
 export class InvalidIdentifierError extends ConcordError {
   constructor(identifier: string) {
@@ -29,6 +52,46 @@ export class InvalidIdentifierError extends ConcordError {
       context: { identifier },
     })
   }
+}
+
+/**
+ * An inbox handler threw on one attempt of an event (given to the inbox's `onError`). The event is retried
+ * (redelivered by the broker) until `maxAttempts`; `cause` is the handler's error.
+ */
+export class HandlerFailedError extends ConcordError {
+  readonly eventId: string
+  readonly attempt: number
+  constructor(consumer: string, eventId: string, attempt: number, maxAttempts: number, cause: unknown) {
+    super(
+      'E_HANDLER_FAILED',
+      `consumer ${consumer}: handler failed on event ${eventId}, attempt ${attempt} of ${maxAttempts}: ${describeError(cause)}`,
+      { context: { consumer, eventId, attempt, maxAttempts }, cause },
+    )
+    this.eventId = eventId
+    this.attempt = attempt
+  }
+}
+
+/**
+ * The inbox gave up on an event and dead-lettered it (given to the inbox's `onError`): its last allowed
+ * attempt failed, the error is permanent, or the event is malformed. `inbox.release(eventId)` takes it back.
+ */
+export class EventDeadLetteredError extends ConcordError {
+  readonly eventId: string
+  readonly attempt: number
+  constructor(consumer: string, eventId: string, attempt: number, cause: unknown) {
+    super(
+      'E_EVENT_DEAD_LETTERED',
+      `consumer ${consumer}: event ${eventId} dead-lettered after attempt ${attempt}: ${describeError(cause)}`,
+      { context: { consumer, eventId, attempt }, cause },
+    )
+    this.eventId = eventId
+    this.attempt = attempt
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 }
 
 /** Is this error one that no retry can cure, so the event goes to the dead letter at once? */

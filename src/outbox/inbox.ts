@@ -1,20 +1,23 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { EventEnvelope } from '../broker/kit.js'
-import type { Tx } from '../db/kit.js'
+import type { Connection, Queryable, ShardsCore, Tx } from '../db/kit.js'
+import { assertConnection, explainMissingTable } from '../db/kit.js'
 import { type Duration, durationMs, parseOptions } from '../options.js'
 import { assertEnvelope } from './envelope.js'
-import { isPermanentError } from './errors.js'
-import type { OutboxShards } from './ports.js'
+import { EventDeadLetteredError, HandlerFailedError, isPermanentError } from './errors.js'
 import { describe } from './publish.js'
 import { childTraceparent } from './trace.js'
 
 export const schema = z.object({
-  /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
-  shards: z.custom<OutboxShards>(
+  /**
+   * The database(s) holding the consumer's data: concord/db's `Shards`, or one database on the application's pool
+   * (`createShards({ primary: createPgNode({ pool }) })`). The dedup record is written in the handler's transaction.
+   */
+  shards: z.custom<ShardsCore>(
     (v) =>
-      typeof (v as OutboxShards)?.withTransaction === 'function' &&
-      typeof (v as OutboxShards)?.execute === 'function',
+      typeof (v as ShardsCore)?.withTransaction === 'function' &&
+      typeof (v as ShardsCore)?.execute === 'function',
     'a Shards',
   ),
   /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
@@ -25,19 +28,33 @@ export const schema = z.object({
   shardKeyFor: z.custom<(event: EventEnvelope) => string | number>((v) => typeof v === 'function').optional(),
   /** Errors no retry can cure: dead-lettered at once. @default MalformedEventError, PoisonEventError, E_INVALID_INPUT */
   isPermanent: z.custom<(error: unknown) => boolean>((v) => typeof v === 'function').optional(),
+  /**
+   * Hears each failed attempt (`HandlerFailedError`: event id, attempt, the handler's error as `cause`) and each
+   * dead-lettering (`EventDeadLetteredError`), for logs and alerts; pass it the `onError` you give `subscribe`.
+   * A throwing `onError` is ignored. @default none
+   */
+  onError: z
+    .custom<(error: HandlerFailedError | EventDeadLetteredError) => void>((v) => typeof v === 'function')
+    .optional(),
 })
 
 export interface InboxOptions {
   /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
-  shards: OutboxShards
+  shards: ShardsCore
   /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
   consumer: string
   /** Failed attempts (across processes and redeliveries) before an event is dead-lettered. @default 5 */
   maxAttempts?: number
   /** The shard key of the handler's transaction. @default the event's aggregateId */
-  shardKeyFor?: (event: EventEnvelope) => Duration
+  shardKeyFor?: (event: EventEnvelope) => string | number
   /** Errors no retry can cure: dead-lettered at once. @default MalformedEventError, PoisonEventError, E_INVALID_INPUT */
   isPermanent?: (error: unknown) => boolean
+  /**
+   * Hears each failed attempt (`HandlerFailedError`: event id, attempt, the handler's error as `cause`) and each
+   * dead-lettering (`EventDeadLetteredError`), for logs and alerts; pass it the `onError` you give `subscribe`.
+   * A throwing `onError` is ignored. @default none
+   */
+  onError?: (error: HandlerFailedError | EventDeadLetteredError) => void
 }
 
 /** What the handler gets besides its transaction and the event. */
@@ -52,6 +69,12 @@ export type InboxHandler<T> = (tx: Tx, event: EventEnvelope, ctx: HandleContext)
 
 export type HandleResult<T> =
   | { status: 'processed'; result: T; lsn: string }
+  | { status: 'duplicate' }
+  | { status: 'dead-lettered'; error: string }
+
+/** `handleIn`'s outcome: the caller's transaction is not committed yet, so there is no commit LSN. */
+export type HandleInResult<T> =
+  | { status: 'processed'; result: T }
   | { status: 'duplicate' }
   | { status: 'dead-lettered'; error: string }
 
@@ -80,6 +103,25 @@ export interface Inbox {
     handler: InboxHandler<T>,
     opts?: { shardKey?: string | number },
   ): Promise<HandleResult<T>>
+  /**
+   * `handle` inside the caller's own transaction `tx` (a pg `PoolClient` after BEGIN, a concord `Tx`, an ORM
+   * transaction through its adapter): the dedup record and `fn`'s effect commit or roll back with it.
+   *
+   * `fn` runs under a savepoint. When it throws, its work is rolled back to the savepoint (`tx` stays usable),
+   * the attempt is counted on another connection of the consumer's shards (it must survive the caller's rollback),
+   * and the error is rethrown, so the caller rolls back and the broker redelivers; the last allowed attempt (or a
+   * permanent error, or a malformed event) dead-letters the event in `tx` instead and returns `dead-lettered`:
+   * commit `tx` to keep that. `tx` must be on the database of the event's shard (`shardKey`, default by
+   * `shardKeyFor`; a concord `Tx` tells its own). The count needs a second connection while `tx` is open: not
+   * for PGlite (one connection) or a pool of one; use `handle` there.
+   * @throws NotATransactionError for a `Pool`, or a client with no transaction open; nothing is written.
+   */
+  handleIn<T>(
+    tx: Connection,
+    event: unknown,
+    fn: (event: EventEnvelope, ctx: HandleContext) => Promise<T>,
+    opts?: { shardKey?: string | number },
+  ): Promise<HandleInResult<T>>
   /** Dead letters of this consumer on every shard, oldest first. */
   deadLetters(limit?: number): Promise<InboxDeadLetter[]>
   /**
@@ -91,39 +133,90 @@ export interface Inbox {
   prune(olderThan: Duration): Promise<number>
 }
 
+/** Inserts the dedup record; null when it was there (a duplicate), else this attempt's number. */
+const MARK_SQL = `WITH marker AS (
+   INSERT INTO concord_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
+ )
+ SELECT (SELECT attempts FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2) AS attempts
+ FROM marker`
+
 /** Creates an inbox for one consumer. Needs `outboxMigrations` applied to the shards. */
 export function createInbox(options: InboxOptions): Inbox {
   const o = parseOptions('createInbox', schema, options)
   const isPermanent = o.isPermanent ?? isPermanentError
   const shardKeyFor = o.shardKeyFor ?? ((e: EventEnvelope) => e.aggregateId)
   const shardList = () => [...Array(o.shards.count).keys()]
+  const report = (error: HandlerFailedError | EventDeadLetteredError) => {
+    try {
+      o.onError?.(error)
+    } catch {
+      // A report hook must not change what happens to the event.
+    }
+  }
 
+  async function mark(q: Queryable, eventId: string): Promise<number | null> {
+    const { rows } = await q.query<{ attempts: number | null }>({
+      name: 'concord_inbox_mark',
+      text: MARK_SQL,
+      values: [o.consumer, eventId],
+    })
+    return rows.length === 0 ? null : Number(rows[0]!.attempts ?? 0) + 1
+  }
+
+  async function clearAttempts(q: Queryable, eventId: string): Promise<void> {
+    await q.query('DELETE FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2', [
+      o.consumer,
+      eventId,
+    ])
+  }
+
+  /** Counts a failed attempt in its own statement (autocommit), so it outlives the rolled-back transaction. */
+  async function countAttempt(shard: number, eventId: string, reason: string): Promise<number> {
+    const { rows } = await o.shards.execute<{ attempts: number }>(
+      shard,
+      `INSERT INTO concord_inbox_attempts (consumer, event_id, attempts, last_error) VALUES ($1, $2, 1, $3)
+       ON CONFLICT (consumer, event_id) DO UPDATE
+         SET attempts = concord_inbox_attempts.attempts + 1, last_error = $3, updated_at = now()
+       RETURNING attempts`,
+      [o.consumer, eventId, reason.slice(0, 4000)],
+    )
+    return Number(rows[0]!.attempts)
+  }
+
+  async function deadLetterIn(
+    q: Queryable,
+    eventId: string,
+    event: unknown,
+    error: unknown,
+    attempts: number,
+  ) {
+    const reason = describe(error)
+    await q.query(
+      `INSERT INTO concord_inbox_dead_letter (consumer, event_id, event, error, attempts)
+       VALUES ($1, $2, $3::json, $4, $5) ON CONFLICT (consumer, event_id) DO NOTHING`,
+      [o.consumer, eventId, safeJson(event), reason.slice(0, 4000), attempts],
+    )
+    await q.query(
+      `INSERT INTO concord_inbox (consumer, event_id, status) VALUES ($1, $2, 'dead') ON CONFLICT DO NOTHING`,
+      [o.consumer, eventId],
+    )
+    await clearAttempts(q, eventId)
+    report(new EventDeadLetteredError(o.consumer, eventId, attempts, error))
+    return { status: 'dead-lettered' as const, error: reason }
+  }
+
+  /** Dead-letters in a transaction of its own; a malformed event may have no usable shard key: shard 0. */
   async function deadLetter(
     shardKey: string | number | null,
     eventId: string,
     event: unknown,
-    error: string,
+    error: unknown,
     attempts: number,
   ) {
-    const run = async (tx: Tx) => {
-      await tx.query(
-        `INSERT INTO concord_inbox_dead_letter (consumer, event_id, event, error, attempts)
-         VALUES ($1, $2, $3::json, $4, $5) ON CONFLICT (consumer, event_id) DO NOTHING`,
-        [o.consumer, eventId, safeJson(event), error.slice(0, 4000), attempts],
-      )
-      await tx.query(
-        `INSERT INTO concord_inbox (consumer, event_id, status) VALUES ($1, $2, 'dead') ON CONFLICT DO NOTHING`,
-        [o.consumer, eventId],
-      )
-      await tx.query(`DELETE FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2`, [
-        o.consumer,
-        eventId,
-      ])
-    }
-    // A malformed event may have no usable shard key: its dead letter goes to shard 0.
-    if (shardKey === null) await o.shards.onShard(0, run)
-    else await o.shards.withTransaction(shardKey, run)
-    return { status: 'dead-lettered' as const, error }
+    const run = (tx: Tx) => deadLetterIn(tx, eventId, event, error, attempts)
+    const { result } =
+      shardKey === null ? await o.shards.onShard(0, run) : await o.shards.withTransaction(shardKey, run)
+    return result
   }
 
   return {
@@ -131,51 +224,71 @@ export function createInbox(options: InboxOptions): Inbox {
       try {
         assertEnvelope(event)
       } catch (error) {
-        return deadLetter(null, malformedId(event), event, describe(error), 1)
+        return deadLetter(null, malformedId(event), event, error, 1)
       }
       const shardKey = opts.shardKey ?? shardKeyFor(event)
       let attempt = 1
       try {
         const { result, lsn } = await o.shards.withTransaction(shardKey, async (tx) => {
-          const { rows } = await tx.query<{ attempts: number | null }>(
-            `WITH marker AS (
-               INSERT INTO concord_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
-             )
-             SELECT (SELECT attempts FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2) AS attempts
-             FROM marker`,
-            [o.consumer, event.id],
-            { prepare: 'concord_inbox_mark' },
-          )
-          if (rows.length === 0) return { duplicate: true as const }
-          attempt = Number(rows[0]!.attempts ?? 0) + 1
+          const next = await mark(tx, event.id)
+          if (next === null) return { duplicate: true as const }
+          attempt = next
           const value = await handler(tx, event, {
             traceparent: childTraceparent(event.headers?.traceparent),
             attempt,
           })
-          if (attempt > 1) {
-            await tx.query(`DELETE FROM concord_inbox_attempts WHERE consumer = $1 AND event_id = $2`, [
-              o.consumer,
-              event.id,
-            ])
-          }
+          if (attempt > 1) await clearAttempts(tx, event.id)
           return { duplicate: false as const, value }
         })
         if (result.duplicate) return { status: 'duplicate' }
         return { status: 'processed', result: result.value, lsn }
+      } catch (failure) {
+        const error = explainMissingTable(failure)
+        report(new HandlerFailedError(o.consumer, event.id, attempt, o.maxAttempts, error))
+        if (isPermanent(error)) return deadLetter(shardKey, event.id, event, error, attempt)
+        const attempts = await countAttempt(o.shards.shardFor(shardKey), event.id, describe(error))
+        if (attempts >= o.maxAttempts) return deadLetter(shardKey, event.id, event, error, attempts)
+        throw error
+      }
+    },
+    async handleIn(tx, event, fn, opts = {}) {
+      assertConnection(tx, 'inbox.handleIn')
+      try {
+        assertEnvelope(event)
       } catch (error) {
-        const reason = describe(error)
-        if (isPermanent(error)) return deadLetter(shardKey, event.id, event, reason, attempt)
-        const { result: attempts } = await o.shards.withTransaction(shardKey, async (tx) => {
-          const { rows } = await tx.query<{ attempts: number }>(
-            `INSERT INTO concord_inbox_attempts (consumer, event_id, attempts, last_error) VALUES ($1, $2, 1, $3)
-             ON CONFLICT (consumer, event_id) DO UPDATE
-               SET attempts = concord_inbox_attempts.attempts + 1, last_error = $3, updated_at = now()
-             RETURNING attempts`,
-            [o.consumer, event.id, reason.slice(0, 4000)],
-          )
-          return Number(rows[0]!.attempts)
-        })
-        if (attempts >= o.maxAttempts) return deadLetter(shardKey, event.id, event, reason, attempts)
+        return deadLetterIn(tx, malformedId(event), event, error, 1)
+      }
+      const shardKey = opts.shardKey ?? shardKeyFor(event)
+      const shard = typeof (tx as Partial<Tx>).shard === 'number' ? (tx as Tx).shard : null
+      let attempt = 1
+      try {
+        await tx.query('SAVEPOINT concord_inbox')
+      } catch (error) {
+        throw explainMissingTable(error)
+      }
+      try {
+        const next = await mark(tx, event.id)
+        if (next === null) {
+          await tx.query('RELEASE SAVEPOINT concord_inbox')
+          return { status: 'duplicate' }
+        }
+        attempt = next
+        const result = await fn(event, { traceparent: childTraceparent(event.headers?.traceparent), attempt })
+        if (attempt > 1) await clearAttempts(tx, event.id)
+        await tx.query('RELEASE SAVEPOINT concord_inbox')
+        return { status: 'processed', result }
+      } catch (failure) {
+        const error = explainMissingTable(failure)
+        // Undo the handler's work (and the dedup record) and leave `tx` usable; a broken connection rethrows.
+        try {
+          await tx.query('ROLLBACK TO SAVEPOINT concord_inbox')
+        } catch {
+          throw error
+        }
+        report(new HandlerFailedError(o.consumer, event.id, attempt, o.maxAttempts, error))
+        if (isPermanent(error)) return deadLetterIn(tx, event.id, event, error, attempt)
+        const attempts = await countAttempt(shard ?? o.shards.shardFor(shardKey), event.id, describe(error))
+        if (attempts >= o.maxAttempts) return deadLetterIn(tx, event.id, event, error, attempts)
         throw error
       }
     },
@@ -230,7 +343,7 @@ export function createInbox(options: InboxOptions): Inbox {
            AND processed_at < now() - $2::double precision * interval '1 millisecond'`,
           [o.consumer, olderThanMs],
         )
-        total += rowCount
+        total += rowCount ?? 0
       }
       return total
     },

@@ -21,12 +21,16 @@ export {
 export type { EventInput } from './envelope.js'
 export {
   DeadLetterNotFoundError,
+  EventDeadLetteredError,
+  HandlerFailedError,
   InvalidIdentifierError,
+  InvalidTopicError,
   PoisonEventError,
 } from './errors.js'
 export {
   createInbox,
   type HandleContext,
+  type HandleInResult,
   type HandleResult,
   type Inbox,
   type InboxDeadLetter,
@@ -40,7 +44,7 @@ export {
   type InvalidatorOptions,
 } from './invalidation.js'
 export { outboxMigrations } from './migrations.js'
-export type { InvalidationBroker, OutboxBroker, OutboxShards } from './ports.js'
+export type { InvalidationBroker, OutboxBroker } from './ports.js'
 export { applyIfNewer, type VersionedUpsert } from './projection.js'
 export { createRelay, type Relay, type RelayStats } from './relay.js'
 export type { RelayOptions } from './relay-options.js'

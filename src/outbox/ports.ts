@@ -1,11 +1,6 @@
 import type { Broker } from '../broker/kit.js'
-import type { Shards } from '../db/kit.js'
 
-/**
- * The parts of concord/db's `Shards` and concord/broker's `Broker` the outbox uses. Declared as subsets so a
- * relay or an inbox can run on anything of this shape (a test can hand in one shard of a larger set).
- */
-export type OutboxShards = Pick<Shards, 'count' | 'onShard' | 'execute' | 'withTransaction' | 'listen'>
+/* The outbox's database port is concord/db's `ShardsCore`; its broker ports are subsets of `Broker`. */
 
 /**
  * What the relay needs from a broker: durable, in-order, id-deduplicating publish that tells "the broker is

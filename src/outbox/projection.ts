@@ -1,4 +1,5 @@
-import type { Queryable } from '../db/kit.js'
+import type { Connection } from '../db/kit.js'
+import { assertConnection } from '../db/kit.js'
 import { InvalidIdentifierError } from './errors.js'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -23,7 +24,8 @@ export interface VersionedUpsert {
  * a delta. Returns whether the row changed.
  * @throws InvalidIdentifierError when a table or column name is not a plain identifier.
  */
-export async function applyIfNewer(q: Queryable, upsert: VersionedUpsert): Promise<boolean> {
+export async function applyIfNewer(q: Connection, upsert: VersionedUpsert): Promise<boolean> {
+  assertConnection(q, 'applyIfNewer')
   const table = ident(upsert.table)
   const versionColumn = ident(upsert.versionColumn ?? 'version')
   const keyColumns = Object.keys(upsert.key).map(ident)
@@ -38,7 +40,7 @@ export async function applyIfNewer(q: Queryable, upsert: VersionedUpsert): Promi
      WHERE ${table}.${versionColumn} < EXCLUDED.${versionColumn}`,
     params,
   )
-  return rowCount > 0
+  return (rowCount ?? 0) > 0
 }
 
 /** Should an event at `incoming` replace state at `current`? (For projections kept outside SQL, e.g. a search index.) */

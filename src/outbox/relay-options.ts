@@ -1,15 +1,16 @@
 import { z } from 'zod'
 import { type BackoffPolicy, backoffSchema } from '../backoff.js'
 import type { EventEnvelope } from '../broker/kit.js'
+import type { ShardsCore } from '../db/kit.js'
 import { type Duration, duration } from '../options.js'
-import type { OutboxBroker, OutboxShards } from './ports.js'
+import type { OutboxBroker } from './ports.js'
 
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', what)
 
 export const relaySchema = z.object({
   /** The shards whose outboxes this relay drains (concord/db `createShards`). */
-  shards: z.custom<OutboxShards>(
-    (v) => typeof (v as OutboxShards)?.execute === 'function' && Number.isInteger((v as OutboxShards)?.count),
+  shards: z.custom<ShardsCore>(
+    (v) => typeof (v as ShardsCore)?.execute === 'function' && Number.isInteger((v as ShardsCore)?.count),
     'a Shards from concord/db',
   ),
   /** Where events go (concord/broker). */
@@ -71,7 +72,7 @@ export const relaySchema = z.object({
 
 export interface RelayOptions {
   /** The shards whose outboxes this relay drains (concord/db `createShards`). */
-  shards: OutboxShards
+  shards: ShardsCore
   /** Where events go (concord/broker). */
   broker: OutboxBroker
   /** Which shard indexes this relay serves. @default every shard */

@@ -98,7 +98,7 @@ export function createRelay(options: RelayOptions): Relay {
   const statements = new Map<number, Queryable>(
     shardList.map((shard) => [
       shard,
-      { query: (sql, params, options) => o.shards.execute(shard, sql, params, options) },
+      { query: (statement, values) => o.shards.execute(shard, statement, values) },
     ]),
   )
 

@@ -1,9 +1,11 @@
 import { z } from 'zod'
 import { checkName } from '../broker/kit.js'
-import type { Queryable } from '../db/kit.js'
+import type { Connection } from '../db/kit.js'
+import { assertConnection, explainMissingTable } from '../db/kit.js'
 import { InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { type EventEnvelope, type EventInput, newEventId, prepareEvent } from './envelope.js'
+import { InvalidTopicError } from './errors.js'
 
 /** The LISTEN/NOTIFY channel a writer notifies and a relay listens on (a hint only: relays also poll). */
 export const OUTBOX_CHANNEL = 'concord_outbox'
@@ -50,27 +52,38 @@ export interface Outbox {
    * Fills in a UUIDv7 `id`, `createdAt` and a `traceparent` where missing. Returns the envelopes as stored.
    * @throws MalformedEventError (E_MALFORMED_EVENT) for an invalid event; nothing is written.
    */
-  add(tx: Queryable, events: EventInput | EventInput[]): Promise<EventEnvelope[]>
+  add(tx: Connection, events: EventInput | EventInput[]): Promise<EventEnvelope[]>
   /**
    * Adds a durable invalidation record in `tx`: if the writer dies after its commit and before its own
    * (synchronous) invalidation, the relay and an invalidator (`createInvalidator`) apply it instead.
    */
-  addInvalidation(tx: Queryable, target: InvalidationTarget): Promise<EventEnvelope>
+  addInvalidation(tx: Connection, target: InvalidationTarget): Promise<EventEnvelope>
 }
 
 /** Creates the outbox writer. Options are parsed once; see {@link OutboxOptions}. */
 export function createOutbox(options: OutboxOptions = {}): Outbox {
   const o = parseOptions('createOutbox', schema, options)
   const topicFor = o.topicFor ?? ((event: EventEnvelope) => event.aggregateType)
+  const topicSource = o.topicFor ? 'topicFor' : 'aggregateType'
 
-  async function insert(tx: Queryable, inputs: EventInput[], topicOf: (e: EventEnvelope) => string) {
+  async function insert(
+    tx: Connection,
+    inputs: EventInput[],
+    topicOf: (e: EventEnvelope) => string,
+    where: string,
+  ) {
+    assertConnection(tx, where)
     // Validate everything before the first statement, so a bad event leaves the transaction untouched.
     const prepared = inputs.map((input) => prepareEvent(input, o.currentTraceparent))
     if (prepared.length === 0) return []
     // Every broker adapter accepts these names; refusing others here beats a dead letter later.
     const topics = prepared.map((p) => {
       const topic = topicOf(p.envelope)
-      checkName('topic', topic)
+      try {
+        checkName('topic', topic)
+      } catch {
+        throw new InvalidTopicError(topic, p.envelope, topicSource)
+      }
       return topic
     })
     const columns = 9
@@ -97,19 +110,23 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
        VALUES ${values.join(', ')}`
     // NOTIFY is delivered at commit, never for a rollback, and folded into one per channel per transaction.
     // Sent in the INSERT's statement (a data-modifying WITH always runs): one round trip less per write.
-    await tx.query(
-      o.notify ? `WITH ins AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', '')` : insert,
-      params,
-      // Prepared for the usual few events per transaction; larger batches vary too much to be worth a name.
+    // The notify row is a plain 1: a void column is more than some clients (Prisma's raw queries) can read.
+    const text = o.notify
+      ? `WITH ins AS (${insert}) SELECT 1 AS notified FROM pg_notify('${OUTBOX_CHANNEL}', '')`
+      : insert
+    // Prepared for the usual few events per transaction; larger batches vary too much to be worth a name.
+    const name =
       prepared.length <= PREPARED_UP_TO
-        ? { prepare: `concord_outbox_add_${prepared.length}${o.notify ? 'n' : ''}` }
-        : undefined,
-    )
+        ? `concord_outbox_add_${prepared.length}${o.notify ? 'n' : ''}`
+        : undefined
+    await tx.query(name ? { name, text, values: params } : { text, values: params }).catch((error) => {
+      throw explainMissingTable(error)
+    })
     return prepared.map((p) => p.envelope)
   }
 
   return {
-    add: (tx, events) => insert(tx, Array.isArray(events) ? events : [events], topicFor),
+    add: (tx, events) => insert(tx, Array.isArray(events) ? events : [events], topicFor, 'outbox.add'),
     async addInvalidation(tx, target) {
       if (typeof target?.cache !== 'string' || target.cache.length === 0) {
         throw new InvalidInputError('addInvalidation: cache must be a non-empty string', {
@@ -136,6 +153,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
           },
         ],
         () => o.invalidationTopic,
+        'outbox.addInvalidation',
       )
       return envelope!
     },

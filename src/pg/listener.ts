@@ -7,14 +7,18 @@ import { quoteChannel } from '../db/kit.js'
  * LISTENs again; notifications sent while it was down are lost, so a consumer must also poll.
  */
 export class PgListener {
-  private client: pg.Client | null = null
-  private connecting: Promise<pg.Client> | null = null
+  private client: pg.ClientBase | null = null
+  private connecting: Promise<pg.ClientBase> | null = null
   private readonly channels = new Map<string, Set<(payload: string) => void>>()
   private closed = false
   private backoff = 100
   private timer: NodeJS.Timeout | null = null
 
-  constructor(private readonly config: pg.ClientConfig) {}
+  /**
+   * `source`: the settings of a new client, or the application's pool, of which the listener then keeps one
+   * client checked out (and destroys it instead of returning it, LISTENs and all, to the pool).
+   */
+  constructor(private readonly source: pg.ClientConfig | { pool: pg.Pool }) {}
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     const quoted = quoteChannel(channel)
@@ -44,10 +48,15 @@ export class PgListener {
     if (this.timer) clearTimeout(this.timer)
     const client = this.client ?? (await this.connecting?.catch(() => null))
     this.client = null
-    await client?.end().catch(() => {})
+    if (client) await this.end(client)
   }
 
-  private connect(): Promise<pg.Client> {
+  private async end(client: pg.ClientBase): Promise<void> {
+    if ('release' in client) (client as pg.PoolClient).release(true)
+    else await (client as pg.Client).end().catch(() => {})
+  }
+
+  private connect(): Promise<pg.ClientBase> {
     if (this.client) return Promise.resolve(this.client)
     this.connecting ??= this.open().finally(() => {
       this.connecting = null
@@ -55,24 +64,25 @@ export class PgListener {
     return this.connecting
   }
 
-  private async open(): Promise<pg.Client> {
-    const client = new pg.Client(this.config)
+  private async open(): Promise<pg.ClientBase> {
+    const pooled = 'pool' in this.source ? await this.source.pool.connect() : null
+    const client: pg.ClientBase = pooled ?? new pg.Client(this.source as pg.ClientConfig)
     client.on('notification', (message) => {
       for (const callback of this.channels.get(message.channel) ?? []) callback(message.payload ?? '')
     })
     client.on('error', () => this.lost(client))
     client.on('end', () => this.lost(client))
-    await client.connect()
+    if (!pooled) await client.connect()
     for (const channel of this.channels.keys()) await client.query(`LISTEN ${quoteChannel(channel)}`)
     this.client = client
     this.backoff = 100
     return client
   }
 
-  private lost(client: pg.Client): void {
+  private lost(client: pg.ClientBase): void {
     if (this.client !== client) return
     this.client = null
-    client.end().catch(() => {})
+    void this.end(client)
     this.retry()
   }
 

@@ -1,11 +1,21 @@
 import pg from 'pg'
 import { z } from 'zod'
-import type { Isolation, NodeAdapter, Queryable, QueryOptions, Session } from '../db/kit.js'
+import type { Isolation, NodeAdapter, Queryable, Session, SqlStatement } from '../db/kit.js'
 import { COMMIT_LSN_SQL, DbClosedError, isConnectionError, TransactionRolledBackError } from '../db/kit.js'
+import { InvalidOptionsError } from '../errors.js'
 import { type Duration, duration, parseOptions } from '../options.js'
 import { PgListener } from './listener.js'
 
+const isPool = (v: unknown): v is pg.Pool =>
+  typeof (v as pg.Pool)?.connect === 'function' && typeof (v as pg.Pool)?.totalCount === 'number'
+
 export const schema = z.object({
+  /**
+   * The application's own pool: concord runs on it (and holds one of its connections for LISTEN) instead of
+   * opening a second pool. Its owner ends it; the connection fields and `max`, the timeouts and
+   * `applicationName` below are the pool's business then. @default a pool of concord's own
+   */
+  pool: z.custom<pg.Pool>(isPool, 'a pg.Pool').optional(),
   /** `postgres://user:pass@host:port/db`; or the separate fields below. */
   connectionString: z.string().min(1).optional(),
   host: z.string().optional(),
@@ -27,13 +37,19 @@ export const schema = z.object({
   /** `application_name` shown in pg_stat_activity. @default 'concord' */
   applicationName: z.string().default('concord'),
   /**
-   * Honour `QueryOptions.prepare` (named server-side prepared statements). Turn off behind a pooler that does not
+   * Honour statement names (`{ name, text, values }`: server-side prepared statements). Turn off behind a pooler that does not
    * keep them per client (PgBouncer in transaction mode before 1.21). @default true
    */
   prepare: z.boolean().default(true),
 })
 
 export interface PgNodeOptions {
+  /**
+   * The application's own pool: concord runs on it (and holds one of its connections for LISTEN) instead of
+   * opening a second pool. Its owner ends it; the connection fields and `max`, the timeouts and
+   * `applicationName` below are the pool's business then. @default a pool of concord's own
+   */
+  pool?: pg.Pool
   /** `postgres://user:pass@host:port/db`; or the separate fields below. */
   connectionString?: string
   host?: string
@@ -61,9 +77,22 @@ export interface PgNodeOptions {
   prepare?: boolean
 }
 
-/** A PostgreSQL server reached through node-postgres: one pool per node, plus one LISTEN connection. */
+const CONNECTION_FIELDS = ['connectionString', 'host', 'port', 'user', 'password', 'database', 'ssl'] as const
+
+/**
+ * A PostgreSQL server reached through node-postgres: one pool per node (concord's own, or the application's
+ * `pool`), plus one LISTEN connection.
+ */
 export function createPgNode(options: PgNodeOptions): NodeAdapter {
   const o = parseOptions('createPgNode', schema, options)
+  if (o.pool) {
+    const both = CONNECTION_FIELDS.filter((f) => o[f] !== undefined)
+    if (both.length > 0) {
+      throw new InvalidOptionsError('createPgNode', [
+        { option: both[0]!, message: 'give a pool or connection settings, not both', value: o[both[0]!] },
+      ])
+    }
+  }
   const config: pg.PoolConfig = {
     connectionString: o.connectionString,
     host: o.host,
@@ -78,23 +107,26 @@ export function createPgNode(options: PgNodeOptions): NodeAdapter {
     application_name: o.applicationName,
     ...(o.statementTimeout > 0 ? { statement_timeout: o.statementTimeout } : {}),
   }
-  const name = o.name ?? describe(o)
-  const pool = new pg.Pool(config)
-  // An idle client that loses its server emits 'error' on the pool; unhandled, it would crash the process.
-  // The next checkout gets a fresh connection, and the caller sees that one's error if the server is gone.
-  pool.on('error', () => {})
-  // The same for a checked-out client that has no query running when its server dies (between the
-  // statements of a session): the failure reaches the caller through its next query instead.
-  pool.on('connect', (client) => {
-    client.on('error', () => {})
-  })
-  const listener = new PgListener({ ...config })
+  const own = o.pool === undefined
+  const pool = o.pool ?? new pg.Pool(config)
+  const name = o.name ?? describe(own ? o : (pool.options as DescribeFields))
+  // A checked-out client that has no query running when its server dies (between the statements of a
+  // session) emits 'error'; unhandled, it would crash the process. The failure reaches the caller through its
+  // next query instead. An application's own pool keeps the 'error' handler its owner gave it.
+  const quiet = new WeakSet<pg.PoolClient>()
+  if (own) pool.on('error', () => {})
+  const listener = new PgListener(own ? { ...config } : { pool })
   let closed = false
 
   async function connect(): Promise<pg.PoolClient> {
     if (closed) throw new DbClosedError(`node ${name}`)
     try {
-      return await pool.connect()
+      const client = await pool.connect()
+      if (!quiet.has(client)) {
+        quiet.add(client)
+        client.on('error', () => {})
+      }
+      return client
     } catch (error) {
       if (closed || /after calling end on the pool/.test(String(error)))
         throw new DbClosedError(`node ${name}`)
@@ -119,11 +151,11 @@ export function createPgNode(options: PgNodeOptions): NodeAdapter {
   return {
     kind: 'pg',
     name,
-    async query(sql, params, options) {
+    async query(text, values) {
       const client = await connect()
       let failure: Error | undefined
       try {
-        const result = await client.query(statement(sql, params, o.prepare ? options : undefined))
+        const result = await client.query(statement(text, values, o.prepare))
         return { rows: result.rows, rowCount: result.rowCount ?? 0 }
       } catch (error) {
         if (isConnectionError(error)) failure = error as Error
@@ -153,7 +185,7 @@ export function createPgNode(options: PgNodeOptions): NodeAdapter {
     async close() {
       if (closed) return
       closed = true
-      await Promise.all([listener.close(), pool.end()])
+      await Promise.all([listener.close(), own ? pool.end() : undefined])
     },
   }
 }
@@ -169,9 +201,9 @@ async function transact<T>(
   const session = sessionOf(client, prepare)
   let open = true
   const guarded: Queryable = {
-    query: (sql, params, options) => {
+    query: (text, values) => {
       if (!open) return Promise.reject(new DbClosedError('transaction'))
-      return session.query(sql, params, options)
+      return session.query(text, values)
     },
   }
   let result: T
@@ -204,13 +236,13 @@ const memos = new WeakMap<pg.PoolClient, Map<string, unknown>>()
 
 /** node-postgres' form of a statement: named (prepared once per connection) when asked and allowed. */
 function statement(
-  sql: string,
-  params: unknown[] | undefined,
-  options: QueryOptions | undefined,
+  s: string | SqlStatement,
+  values: unknown[] | undefined,
+  prepare: boolean,
 ): pg.QueryConfig {
-  return options?.prepare
-    ? { name: options.prepare, text: sql, values: params }
-    : { text: sql, values: params }
+  if (typeof s === 'string') return { text: s, values }
+  const all = s.values ?? values
+  return prepare && s.name ? { name: s.name, text: s.text, values: all } : { text: s.text, values: all }
 }
 
 function sessionOf(client: pg.PoolClient, prepare: boolean): Session {
@@ -221,8 +253,8 @@ function sessionOf(client: pg.PoolClient, prepare: boolean): Session {
   }
   return {
     memo,
-    async query(sql, params, options) {
-      const result = await client.query(statement(sql, params, prepare ? options : undefined))
+    async query(text, values) {
+      const result = await client.query(statement(text, values, prepare))
       return { rows: result.rows, rowCount: result.rowCount ?? 0 }
     },
     async exec(script) {
@@ -231,7 +263,9 @@ function sessionOf(client: pg.PoolClient, prepare: boolean): Session {
   }
 }
 
-function describe(o: { connectionString?: string; host?: string; port?: number; database?: string }): string {
+type DescribeFields = { connectionString?: string; host?: string; port?: number; database?: string }
+
+function describe(o: DescribeFields): string {
   if (o.connectionString) {
     try {
       const url = new URL(o.connectionString)

@@ -43,7 +43,10 @@ export function createPgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
   }
 
   const sessionOf = (db: PGlite): Session => ({
-    async query(sql, params) {
+    async query(statement, values) {
+      // PGlite has no named prepared statements to keep: a statement's name is a hint it goes without.
+      const [sql, params] =
+        typeof statement === 'string' ? [statement, values] : [statement.text, statement.values ?? values]
       const result = await db.query<never>(sql, params)
       // PGlite's runtime result has pg's `rowCount` (rows for SELECT, affected rows otherwise); older
       // releases only `affectedRows`, which is 0 for a SELECT.

@@ -1,10 +1,9 @@
 import type { EventEnvelope } from '../broker/kit.js'
-import type { Tx } from '../db/kit.js'
+import type { Connection, Queryable, Tx } from '../db/kit.js'
 import { InvalidInputError } from '../errors.js'
 import type { HandleResult, Inbox } from '../outbox/kit.js'
 import { SagaDefinitionError, SagaEffectCancelledError } from './errors.js'
 import { compensateOnce, once } from './once.js'
-import type { SqlQueryable } from './sql.js'
 
 /**
  * Choreography: the event-driven variant of a saga. No orchestrator: a process (an order) starts
@@ -39,11 +38,11 @@ export interface ProcessTransition {
 export interface Choreography {
   readonly name: string
   /** Starts a process PENDING, in the transaction that emits its first event. False if it exists. */
-  start(tx: SqlQueryable, processId: string): Promise<boolean>
+  start(tx: Connection, processId: string): Promise<boolean>
   /** Records a participant's answer in the consumer's (inbox) transaction; returns the transition. */
-  record(tx: SqlQueryable, processId: string, eventType: string): Promise<ProcessTransition>
+  record(tx: Connection, processId: string, eventType: string): Promise<ProcessTransition>
   status(
-    q: SqlQueryable,
+    q: Queryable,
     processId: string,
   ): Promise<{ status: ProcessStatus; received: string[]; reason: string | null } | undefined>
 }
@@ -108,7 +107,7 @@ export function defineChoreography(def: ChoreographyDefinition): Choreography {
  * this participant first (the effect must then not happen, and nothing is answered).
  */
 export async function reactOnce<T>(
-  tx: SqlQueryable,
+  tx: Connection,
   processId: string,
   step: string,
   fn: () => Promise<T> | T,
@@ -127,7 +126,7 @@ export async function reactOnce<T>(
  * compensating event (StockRestored, PointsRefunded) in the same transaction.
  */
 export function undoOnce<R>(
-  tx: SqlQueryable,
+  tx: Connection,
   processId: string,
   step: string,
   fn: (result: R) => Promise<unknown> | unknown,

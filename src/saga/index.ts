@@ -35,7 +35,7 @@ export { compensateOnce, once } from './once.js'
 export type { SagaOutcome } from './outcome.js'
 export type { SqlSagaLogOptions } from './pg-log.js'
 export { createSqlSagaLog } from './pg-log.js'
-export type { SagaSql, ShardsLike, SqlQueryable } from './sql.js'
+export type { SagaSql } from './sql.js'
 export { sagaSqlFromClients, sagaSqlFromShards } from './sql.js'
 export type {
   Lease,

@@ -1,5 +1,6 @@
+import type { Connection, Queryable } from '../db/kit.js'
+import { assertConnection, explainMissingTable } from '../db/kit.js'
 import { SagaEffectCancelledError } from './errors.js'
-import type { SqlQueryable } from './sql.js'
 
 /**
  * Participant helpers: a step's effect applied once per idempotency key, recorded in the participant's
@@ -22,11 +23,16 @@ interface EffectRow {
  * action: (ctx) => shards.withTransaction(productId, (tx) =>
  *   once(tx, ctx.idempotencyKey, () => tx.query('UPDATE product SET stock = stock - $1 ...', [qty])))
  */
-export async function once<T>(tx: SqlQueryable, key: string, fn: () => Promise<T> | T): Promise<T> {
-  const inserted = await tx.query(
-    "INSERT INTO concord_saga_effect (key, state) VALUES ($1, 'done') ON CONFLICT (key) DO NOTHING RETURNING key",
-    [key],
-  )
+export async function once<T>(tx: Connection, key: string, fn: () => Promise<T> | T): Promise<T> {
+  assertConnection(tx, 'once')
+  const inserted = await tx
+    .query(
+      "INSERT INTO concord_saga_effect (key, state) VALUES ($1, 'done') ON CONFLICT (key) DO NOTHING RETURNING key",
+      [key],
+    )
+    .catch((error) => {
+      throw explainMissingTable(error)
+    })
   if (inserted.rows.length === 0) {
     const row = await effect(tx, key)
     if (row?.state === 'cancelled') throw new SagaEffectCancelledError(key)
@@ -52,14 +58,19 @@ export async function once<T>(tx: SqlQueryable, key: string, fn: () => Promise<T
  *   compensateOnce(tx, ctx, () => tx.query('UPDATE product SET stock = stock + $1 ...', [qty])))
  */
 export async function compensateOnce<R>(
-  tx: SqlQueryable,
+  tx: Connection,
   keys: { actionKey: string; compensationKey: string },
   fn: (actionResult: R) => Promise<unknown> | unknown,
 ): Promise<boolean> {
-  const cancelled = await tx.query(
-    "INSERT INTO concord_saga_effect (key, state) VALUES ($1, 'cancelled') ON CONFLICT (key) DO NOTHING RETURNING key",
-    [keys.actionKey],
-  )
+  assertConnection(tx, 'compensateOnce')
+  const cancelled = await tx
+    .query(
+      "INSERT INTO concord_saga_effect (key, state) VALUES ($1, 'cancelled') ON CONFLICT (key) DO NOTHING RETURNING key",
+      [keys.actionKey],
+    )
+    .catch((error) => {
+      throw explainMissingTable(error)
+    })
   if (cancelled.rows.length > 0) return false
   const action = await effect(tx, keys.actionKey)
   if (action?.state !== 'done') return false
@@ -71,7 +82,7 @@ export async function compensateOnce<R>(
   return ran
 }
 
-async function effect(tx: SqlQueryable, key: string): Promise<EffectRow | undefined> {
+async function effect(tx: Queryable, key: string): Promise<EffectRow | undefined> {
   const { rows } = await tx.query('SELECT state, result FROM concord_saga_effect WHERE key = $1', [key])
   const row = rows[0] as { state: EffectRow['state']; result: unknown } | undefined
   if (!row) return undefined

@@ -59,7 +59,7 @@ export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
   const all = <T>(fn: (shard: number) => Promise<T>) =>
     Promise.all(Array.from({ length: db.count }, (_, i) => fn(i)))
   const prepared = new Map<string, string>()
-  const run = (shard: number, sql: string, params: Record<string, unknown>) => {
+  const run = async (shard: number, sql: string, params: Record<string, unknown>) => {
     const names = Object.keys(params)
     const text = sql.replace(/\$([A-Z])\b/g, (_, name: string) => {
       const index = names.indexOf(name)
@@ -72,7 +72,8 @@ export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
       name = `concord_saga_${fnv1a(text).toString(36)}_${text.length}`
       prepared.set(text, name)
     }
-    return db.execute(shard, text, Object.values(params), name)
+    return (await db.execute<Record<string, unknown>>(shard, { name, text, values: Object.values(params) }))
+      .rows
   }
   const entries = (list: SagaLogEntry[]) =>
     JSON.stringify(

@@ -51,8 +51,11 @@ export function runBusContract({ name, create }: BusContractOptions): void {
       expect(b.received[0]).toMatchObject({ keys: ['k1', 'k2'], seq: 1 })
       expect(b.received[0]!.from).toContain('a')
       expect(Date.now() - b.received[0]!.sentAt).toBeLessThan(5000)
-      await sleep(30)
-      expect(a.received).toEqual([])
+      // A marker published after b got a's message: the server hands a its messages in order, so an echo of
+      // a's own message would reach a before this.
+      await b.member.publish({ keys: ['marker'] })
+      await waitFor(() => a.received.length > 0, { what: 'the marker at a' })
+      expect(a.received.map((m) => m.keys)).toEqual([['marker']])
     })
 
     it('keeps order and numbers messages without gaps', async () => {
@@ -89,12 +92,20 @@ export function runBusContract({ name, create }: BusContractOptions): void {
 
     it('isolates channels', async () => {
       const bus = make()
-      const a = join(bus, `c-${randomUUID()}`, 'a')
-      const b = join(bus, `c-${randomUUID()}`, 'b')
-      await waitFor(() => a.member.healthy && b.member.healthy, { what: 'healthy' })
+      const [one, two] = [`c-${randomUUID()}`, `c-${randomUUID()}`]
+      const a = join(bus, one, 'a')
+      const a2 = join(bus, one, 'a2')
+      const b = join(bus, two, 'b')
+      const b2 = join(bus, two, 'b2')
+      const all = [a, a2, b, b2]
+      await waitFor(() => all.every((m) => m.member.healthy), { what: 'healthy' })
       await a.member.publish({ keys: ['x'] })
-      await sleep(50)
-      expect(b.received).toEqual([])
+      await waitFor(() => a2.received.length === 1, { what: 'x on its own channel' })
+      // Published after x was delivered: b gets its channel's messages in order, so x would come first.
+      await b2.member.publish({ keys: ['marker'] })
+      await waitFor(() => b.received.length > 0, { what: 'the marker at b' })
+      expect(b.received.map((m) => m.keys)).toEqual([['marker']])
+      expect(a2.received.map((m) => m.keys)).toEqual([['x']])
     })
 
     it('reports lag and stops after close', async () => {
@@ -108,9 +119,15 @@ export function runBusContract({ name, create }: BusContractOptions): void {
       const lag = b.member.stats().lagMs
       expect(lag.samples).toBeGreaterThan(0)
       expect(lag.p99).toBeLessThan(1000)
+      const c = join(bus, channel, 'c')
+      await waitFor(() => c.member.healthy, { what: 'c healthy' })
       await b.member.close()
       await a.member.publish({ keys: ['y'] })
-      await sleep(50)
+      // y reached the member still open, and a marker sent after it made the round trip back to a: a closed b
+      // that still listened would have had y by then.
+      await waitFor(() => c.received.some((m) => m.keys?.[0] === 'y'), { what: 'y at c' })
+      await c.member.publish({ keys: ['marker'] })
+      await waitFor(() => a.received.some((m) => m.keys?.[0] === 'marker'), { what: 'the marker at a' })
       expect(b.received).toHaveLength(1)
       expect(b.member.healthy).toBe(false)
       await expect(b.member.publish({ keys: ['z'] })).rejects.toBeInstanceOf(ClosedError)

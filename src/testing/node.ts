@@ -78,7 +78,7 @@ export function runNodeContract(options: NodeContractOptions): void {
         async (q) => (await q.query('SELECT 1 FROM kv WHERE k = $1', ['commit-1'])).rowCount,
         { primary: true },
       )
-      expect(found.map((n, shard) => (n > 0 ? shard : -1)).filter((s) => s >= 0)).toEqual([owner])
+      expect(found.map((n, shard) => ((n ?? 0) > 0 ? shard : -1)).filter((s) => s >= 0)).toEqual([owner])
     })
 
     it('returns LSNs that only grow, and a read at that LSN sees the write', async () => {
@@ -285,8 +285,13 @@ export function runNodeContract(options: NodeContractOptions): void {
       await waitFor(() => got.length >= 2, { what: 'two notifications' })
       expect(got).toEqual(['one', 'two'])
       await stop()
+      // A listener still there hears the next one: the stopped one has had its chance by then.
+      const still: string[] = []
+      const stopStill = await shards.listen(0, 'concord_test', (payload) => still.push(payload))
       await shards.onShard(0, (tx) => tx.query("SELECT pg_notify('concord_test', $1)", ['three']))
-      await sleep(100)
+      await waitFor(() => still.includes('three'), { what: 'the notification at the other listener' })
+      await stopStill()
+      expect(still).toEqual(['three'])
       expect(got).toEqual(['one', 'two'])
     })
 

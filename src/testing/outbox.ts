@@ -284,9 +284,10 @@ export function runOutboxContract(target: OutboxContractOptions): void {
       for (let i = 0; i < 20; i++) {
         await shards.withTransaction(`a${i % 4}`, (tx) => outbox.add(tx, event(`a${i % 4}`, i)))
       }
-      await sleep(400)
+      // Several claims met the broker down (backing off between them), none published or counted an attempt.
+      await waitFor(() => relay.stats().brokerUnavailable >= 3, { what: 'three claims with the broker down' })
       expect(chaos.published).toHaveLength(0)
-      expect(relay.stats().brokerUnavailable).toBeGreaterThan(0)
+      expect(relay.stats()).toMatchObject({ failedAttempts: 0, deadLettered: 0 })
       chaos.down(false)
       await waitFor(() => chaos.published.length === 20, { timeoutMs: 10_000, what: 'backlog drained' })
       await relay.close()
@@ -298,7 +299,8 @@ export function runOutboxContract(target: OutboxContractOptions): void {
       const chaos = recordingBroker()
       const relay = createRelay({ shards, broker: chaos.broker, pollInterval: 30_000 })
       await relay.start()
-      await sleep(50) // the loops' first empty pass
+      // Each loop's first pass found nothing and it went to sleep for the 30 s poll interval.
+      await waitFor(() => relay.stats().emptyClaims >= shards.count, { what: 'the first empty passes' })
       const started = Date.now()
       await shards.withTransaction('n1', (tx) => outbox.add(tx, event('n1', 1)))
       await waitFor(() => chaos.published.length === 1, { timeoutMs: 5_000, what: 'notified publish' })
@@ -310,12 +312,16 @@ export function runOutboxContract(target: OutboxContractOptions): void {
       const chaos = recordingBroker()
       const relay = createRelay({ shards, broker: chaos.broker, concurrency: 2, pollInterval: 30_000 })
       await relay.start()
-      await sleep(100) // each loop's first (empty) claim
+      // Each of the 2 x shards loops made its first (empty) claim and sleeps for the poll interval.
+      await waitFor(() => relay.stats().emptyClaims >= 2 * shards.count, { what: 'the first empty claims' })
       const before = relay.stats()
+      // Settled: nothing pending on any shard. The pass that published it has ended by then (the settle is its
+      // last statement), so the next NOTIFY finds both loops asleep.
+      const settled = async () => (await relay.status()).every((shard) => shard.pending === 0)
       for (let v = 1; v <= 5; v++) {
         await shards.withTransaction('quiet', (tx) => outbox.add(tx, event('quiet', v)))
         await waitFor(() => chaos.published.length === v, { timeoutMs: 5_000, what: `event ${v}` })
-        await sleep(20)
+        await waitFor(settled, { what: `event ${v} settled` })
       }
       const after = relay.stats()
       await relay.close()
@@ -368,26 +374,40 @@ export function runOutboxContract(target: OutboxContractOptions): void {
       )
       // Three full claims, one ANALYZE (its count reaches the statistics views within a second or so).
       await waitFor(async () => (await analyzed()) > before, { what: 'ANALYZE counted', timeoutMs: 15_000 })
-      await sleep(1500)
+      // The statistics views lag by up to a second or so (the collector's flush); 3 s is past that: a
+      // second ANALYZE from these claims would show by then.
+      await sleep(3000)
       expect(await analyzed()).toBe(before + 1)
     })
 
     it('republishes the rows of a relay that died holding their lease, once the lease ends', async () => {
+      // Long enough that the heir's first look comes well inside it on a loaded machine.
+      const LEASE = 2000
       const chaos = recordingBroker()
       const dying = createRelay({
         shards,
         broker: chaos.broker,
         listen: false,
-        lease: 300,
+        lease: LEASE,
         beforeSettle: () => new Promise(() => {}), // never settles, like a process killed here
       })
       await shards.withTransaction('k1', (tx) => outbox.add(tx, [event('k1', 1), event('k1', 2)]))
+      const claimed = Date.now() // at or before the claim: the lease ends no sooner than LEASE after this
       void dying.runOnce()
       await waitFor(() => chaos.published.length === 2, { what: 'first publish' })
       const heir = createRelay({ shards, broker: chaos.broker, listen: false })
       expect(await heir.runOnce()).toBe(0) // still leased
-      await sleep(350)
-      expect(await heir.runOnce()).toBe(2)
+      expect(Date.now() - claimed).toBeLessThan(LEASE) // (so that look was inside the lease)
+      let republished = 0
+      await waitFor(
+        async () => {
+          republished += await heir.runOnce()
+          return republished > 0
+        },
+        { timeoutMs: LEASE + 10_000, intervalMs: 50, what: 'the lease to end' },
+      )
+      expect(republished).toBe(2)
+      expect(Date.now() - claimed).toBeGreaterThanOrEqual(LEASE)
       expect(chaos.published.map((p) => p.event.aggregateVersion)).toEqual([1, 2, 1, 2])
     })
 
@@ -431,8 +451,10 @@ export function runOutboxContract(target: OutboxContractOptions): void {
           await end.promise
         })
         await begun.promise
+        const looked = relay.stats().claims
         await shards.withTransaction('held', (tx) => outbox.add(tx, event('held', 1)))
-        await sleep(300) // woken by the NOTIFY, the relay finds the row held back and looks again, backing off
+        // Woken by the NOTIFY, the relay finds the row held back and looks again, backing off: three looks.
+        await waitFor(() => relay.stats().claims >= looked + 3, { what: 'three looks at the held row' })
         expect(chaos.published).toEqual([])
         const ended = Date.now()
         end.fire()

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.js'
+import { type Cache, type CacheOptions, createCache, InvalidationFailedError } from '../../src/cache/index.js'
 import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { type RedisServer, startRedis } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
@@ -8,7 +8,10 @@ import { sleep, waitFor } from '../support/wait.js'
 /**
  * Faults on a private Redis while instance A writes (database version + 1, then invalidate) and instance B reads
  * in a loop. The promise checked after each: no read on B that began more than BOUND after a write was
- * acknowledged returns an older version (C2), and A never reads older than its own acknowledged write (C1).
+ * acknowledged returns an older version (C2), and A never reads older than its own write (C1). A write whose
+ * invalidation failed is not acknowledged (its caller gets InvalidationFailedError and retries; the outbox relay
+ * would), so it owes B nothing; but A itself still must not read older than it: A dropped its L1 entry and
+ * keeps off L2 for a key whose invalidation L2 did not confirm.
  */
 const HEARTBEAT = 100
 const BOUND = 3 * HEARTBEAT + 200 // heartbeat timeout plus scheduling slack on a shared machine
@@ -43,10 +46,15 @@ function instance(id: string, extra: Partial<CacheOptions> = {}): Cache<number> 
 }
 
 /** Runs writer A and reader B around `fault`, and returns the violations found. */
-async function underFault(a: Cache<number>, b: Cache<number>, fault: () => Promise<void>): Promise<string[]> {
+async function underFault(
+  a: Cache<number>,
+  b: Cache<number>,
+  fault: (run: { failedInvalidations: number }) => Promise<void>,
+): Promise<{ violations: string[]; failedInvalidations: number }> {
   let db = 0
   const acks: { version: number; at: number }[] = []
   const violations: string[] = []
+  const run = { failedInvalidations: 0 }
   let stop = false
   const loader = async () => db
   const reader = (async () => {
@@ -68,24 +76,33 @@ async function underFault(a: Cache<number>, b: Cache<number>, fault: () => Promi
     while (!stop) {
       db++
       const version = db
-      try {
-        await a.invalidate('item')
-        acks.push({ version, at: Date.now() })
-        const own = await a.getOrLoad('item', loader)
-        if (own < version) violations.push(`C1: A read v${own} after its write v${version}`)
-      } catch {
-        // not acknowledged (Redis unreachable): the outbox relay would retry it; no promise made
+      const acknowledged = await a.invalidate('item').then(
+        () => true,
+        (error: unknown) => {
+          if (!(error instanceof InvalidationFailedError))
+            violations.push(`invalidate threw ${String(error)}`)
+          run.failedInvalidations++
+          return false
+        },
+      )
+      if (acknowledged) acks.push({ version, at: Date.now() })
+      // A read never throws (a cache fault falls back to the loader), so nothing may hide this check.
+      const own = await a.getOrLoad('item', loader)
+      if (own < version) {
+        violations.push(
+          `C1: A read v${own} after its write v${version}${acknowledged ? '' : ' (invalidation failed)'}`,
+        )
       }
       await sleep(15)
     }
   })()
   await sleep(300)
-  await fault()
+  await fault(run)
   await sleep(300)
   stop = true
   await Promise.all([reader, writer])
   expect(acks.length).toBeGreaterThan(5)
-  return violations
+  return { violations, failedInvalidations: run.failedInvalidations }
 }
 
 describe('cache under Redis faults (C1, C2, C3)', () => {
@@ -93,7 +110,7 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
     const a = instance('a')
     const b = instance('b')
     await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
-    const violations = await underFault(a, b, async () => {
+    const { violations } = await underFault(a, b, async () => {
       expect(await redis.clientKill({ type: 'pubsub' })).toBeGreaterThanOrEqual(2)
       await waitFor(() => b.stats().bus.bypasses >= 1, { timeoutMs: 2000, what: 'bypass' })
       await waitFor(() => b.stats().bus.healthy, { timeoutMs: 5000, what: 'healthy again' })
@@ -108,12 +125,15 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
     const b = instance('b')
     await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
     // A load that read its token before the restart must not fill after it.
-    let release!: () => void
+    let release: (() => void) | undefined
     const inFlight = b.getOrLoad('slow', () => new Promise<number>((r) => (release = () => r(-1))))
-    await sleep(20)
-    const violations = await underFault(a, b, async () => {
+    await waitFor(() => release, { what: 'the slow load to start (its token read)' })
+    const { violations, failedInvalidations } = await underFault(a, b, async (run) => {
+      await redis.stop()
+      // At least one write while Redis is gone: its invalidation fails, and A must still read it back.
+      await waitFor(() => run.failedInvalidations > 0, { what: 'a failed invalidation' })
       await redis.restart()
-      release()
+      release!()
       expect(await inFlight).toBe(-1)
       await waitFor(() => b.stats().bus.healthy && a.stats().bus.healthy, {
         timeoutMs: 8000,
@@ -121,6 +141,8 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
       })
     })
     expect(violations).toEqual([])
+    // Writes during the restart could not be invalidated; A still read each of them back (checked above).
+    expect(failedInvalidations).toBeGreaterThan(0)
     expect((await b.inspect('slow')).l2?.value).toBeUndefined()
     expect(await b.getOrLoad('after', async () => 7)).toBe(7)
     expect((await a.inspect('after')).l2?.value).toBe(7)
@@ -158,33 +180,40 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
     const b = instance('b')
     await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
     const side = new Redis(redis.url)
+    const watcher = new Redis(redis.url)
     try {
-      const violations = await underFault(a, b, async () => {
-        const blocking = side
-          .eval(
-            `local t0 = redis.call('TIME')
+      const { violations, failedInvalidations } = await underFault(a, b, async (run) => {
+        const blocking = side.eval(
+          `local t0 = redis.call('TIME')
              local start = t0[1] * 1000000 + t0[2]
              while true do
                local t = redis.call('TIME')
                if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) * 1000 then break end
              end
              return 1`,
-            0,
-            1000,
-          )
-          .catch(() => undefined)
-        await sleep(250)
+          0,
+          1000,
+        )
+        // Blocked once a PING from another connection goes unanswered for 100 ms.
+        await waitFor(() => Promise.race([watcher.ping().then(() => false), sleep(100).then(() => true)]), {
+          timeoutMs: 5000,
+          intervalMs: 0,
+          what: 'Redis blocked by the script',
+        })
         const t0 = Date.now()
         expect(await b.getOrLoad('fresh-key', async () => 5)).toBe(5)
         expect(Date.now() - t0).toBeLessThan(900) // Redis is blocked for 1 s: the answer came from the loader
-        await blocking
+        await waitFor(() => run.failedInvalidations > 0, { what: 'a failed invalidation' })
+        expect(await blocking).toBe(1)
         await waitFor(() => b.stats().bus.healthy, { timeoutMs: 5000, what: 'healthy again' })
       })
       expect(violations).toEqual([])
+      expect(failedInvalidations).toBeGreaterThan(0)
       expect(b.stats().errors.l2Timeouts).toBeGreaterThanOrEqual(1)
       expect(b.stats().bus.bypasses).toBeGreaterThanOrEqual(1)
     } finally {
       side.disconnect()
+      watcher.disconnect()
     }
   }, 30_000)
 })

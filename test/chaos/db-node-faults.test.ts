@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createShards, type Shards, ShardUnavailableError } from '../../src/db/index.js'
 import { createPgNode } from '../../src/pg/index.js'
 import { type PostgresServer, startPostgres } from '../support/services/index.js'
-import { sleep, waitFor } from '../support/wait.js'
+import { waitFor } from '../support/wait.js'
 
 // Stops and kills servers, so it runs on a primary + replica of its own.
 let server: PostgresServer
@@ -86,13 +86,14 @@ describe('db under node faults', () => {
           nodes[read.route.node]++
         }
       })()
-      await sleep(200)
+      await waitFor(() => nodes.replica >= 20, { what: 'reads served by the replica' })
       await server.replica!.kill()
-      await sleep(500)
+      const atKill = { ...nodes }
+      await waitFor(() => nodes.primary >= atKill.primary + 20, { what: 'reads served by the primary' })
       const duringOutage = { ...nodes }
       await server.replica!.restart()
       await waitFor(() => shards.health()[0]!.healthy, { what: 'the replica to be healthy again' })
-      await sleep(300)
+      await waitFor(() => nodes.replica >= duringOutage.replica + 20, { what: 'reads back on the replica' })
       stop = true
       await reader
       expect(duringOutage.primary).toBeGreaterThan(0)

@@ -21,6 +21,7 @@ runBrokerContract({
     return {
       broker: make(),
       connect: make,
+      open: make,
       // Another producer publishing straight to the topic's subjects, bypassing envelope validation.
       publishRaw: async (topic, data) => void (await js.publish(`${streamPrefix}.${topic}.raw.x`, data)),
       close: async () => {

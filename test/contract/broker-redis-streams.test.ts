@@ -18,6 +18,7 @@ runBrokerContract({
     return {
       broker,
       connect: make,
+      open: make,
       publishRaw: (topic, data) => broker.publishRaw(topic, data),
       close: async () => {
         await Promise.all(made.map((b) => b.close()))

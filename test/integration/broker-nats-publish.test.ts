@@ -4,7 +4,7 @@ import { createNatsBroker } from '../../src/nats/index.js'
 import { orderEvent } from '../support/broker-events.js'
 import { outOfOrder } from '../support/outbox-fixtures.js'
 import { sharedServices, uniqueName } from '../support/services/index.js'
-import { sleep, waitFor } from '../support/wait.js'
+import { waitFor } from '../support/wait.js'
 
 const event = orderEvent
 
@@ -19,15 +19,28 @@ describe('nats broker: publish', () => {
     await broker?.close()
   })
 
-  async function collect(topic: string, count: number): Promise<EventEnvelope[]> {
+  /**
+   * Everything stored on `topic` for the aggregates `keys`: a marker is published last for each, and the
+   * stream hands an aggregate its events in order, so once every marker arrived nothing stored before it is
+   * still to come. Returns what came before the markers.
+   */
+  async function collect(topic: string, keys: readonly string[]): Promise<EventEnvelope[]> {
+    const markers = new Set<string>()
+    for (const key of keys) {
+      const marker = { ...event(key, 1_000_000), type: 'Marker' }
+      markers.add(marker.id)
+      await broker.publish(topic, [marker])
+    }
     const seen: EventEnvelope[] = []
     const sub = await broker.subscribe(topic, 'check', async (e) => {
       seen.push(e)
     })
-    await waitFor(() => seen.length >= count, { timeoutMs: 10_000, what: `${count} events` })
-    await sleep(300) // nothing more arrives
+    await waitFor(() => seen.filter((e) => markers.has(e.id)).length === markers.size, {
+      timeoutMs: 10_000,
+      what: `${markers.size} markers`,
+    })
     await sub.close()
-    return seen
+    return seen.filter((e) => !markers.has(e.id))
   }
 
   it('stores a large batch of many aggregates, each in order', async () => {
@@ -35,7 +48,10 @@ describe('nats broker: publish', () => {
     for (let v = 1; v <= 20; v++) for (let a = 0; a < 50; a++) events.push(event(`o${a}`, v))
     await broker.publish('many', events)
     await broker.publish('many', events.slice(0, 100)) // deduplicated by id
-    const seen = await collect('many', events.length)
+    const seen = await collect(
+      'many',
+      Array.from({ length: 50 }, (_, a) => `o${a}`),
+    )
     expect(seen).toHaveLength(events.length)
     expect(outOfOrder(seen)).toEqual([])
   })
@@ -51,7 +67,7 @@ describe('nats broker: publish', () => {
     expect(error).toMatchObject({ code: 'E_MESSAGE_REJECTED', eventId: big.id })
     expect((error as Error).message).toMatch(/max_payload/)
     expect(broker.health().connected).toBe(true)
-    const seen = await collect('refused', 3)
+    const seen = await collect('refused', ['a', 'b'])
     expect(seen.map((e) => e.id).sort()).toEqual([a1.id, b1.id, b2.id].sort())
   })
 })

@@ -104,7 +104,15 @@ describe.each([
     }
     // A burst: the writes overlap, so the batched sequenced messages carry them (and some early copies).
     await Promise.all(Array.from({ length: 100 }, (_, i) => caches[i % 3]!.invalidate(`burst${i % 7}`)))
-    await sleep(250) // heartbeats carry the last sequence numbers: a lost message would show as a gap
+    // Every sequenced batch the others sent has arrived: each was checked against its sender's sequence.
+    const sent = () => caches.map((c) => c.stats().bus.batchesOut)
+    await waitFor(
+      () =>
+        caches.every(
+          (c, i) => c.stats().bus.messagesIn === sent().reduce((n, out, j) => (j === i ? n : n + out), 0),
+        ),
+      { timeoutMs: 5000, what: 'every batch delivered' },
+    )
     for (const c of caches) {
       const bus = c.stats().bus
       expect(bus.gaps).toBe(0)
@@ -166,6 +174,86 @@ describe.each([
     expect(seen).toEqual([undefined])
   })
 
+  it('a bus message lost on the way: the gap is found, L1 flushed, and no read after the bound is stale', async () => {
+    const t = target()
+    const prefix = `${uniqueName('lost')}:`
+    const bus = `${prefix}bus:`
+    // B's own client: its subscriber connection (a duplicate) swallows every message naming the victim key
+    // while `dropping`, both the early copy and the sequenced one, as a lossy network would.
+    const client = 'url' in t ? new Redis(t.url) : new Cluster(t.nodes)
+    let dropping = false
+    const dropped: string[] = []
+    const duplicate = client.duplicate.bind(client) as (...args: unknown[]) => Redis | Cluster
+    ;(client as { duplicate: (...args: unknown[]) => Redis | Cluster }).duplicate = (...args) => {
+      const connection = duplicate(...args)
+      const emit = connection.emit.bind(connection)
+      connection.emit = (event: string | symbol, ...rest: unknown[]) => {
+        if (dropping && event === 'message' && String(rest[1]).includes('"victim"')) {
+          dropped.push(String(rest[1]))
+          if (!String(rest[1]).includes('"u":1')) dropping = false // the sequenced one: done
+          return true
+        }
+        return emit(event, ...rest)
+      }
+      return connection
+    }
+    const HEARTBEAT = 100
+    const a = createCache<number>({
+      name: 'lost',
+      instanceId: 'a',
+      l2: createRedisTier({ ...t, prefix }),
+      bus: createRedisBus({ ...t, prefix: bus, heartbeatInterval: HEARTBEAT }),
+      jitter: 0,
+    })
+    const b = createCache<number>({
+      name: 'lost',
+      instanceId: 'b',
+      l2: createRedisTier({ client, prefix }),
+      bus: createRedisBus({ client, prefix: bus, heartbeatInterval: HEARTBEAT }),
+      jitter: 0,
+    })
+    open.push(a as Cache<unknown>, b as Cache<unknown>)
+    try {
+      await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
+      let db = 1
+      const loader = async () => db
+      for (const key of ['victim', 'bystander']) expect(await b.getOrLoad(key, loader)).toBe(1)
+      expect(b.hasLocal('victim') && b.hasLocal('bystander')).toBe(true)
+
+      dropping = true
+      db = 2
+      await a.invalidate('victim')
+      const acked = Date.now()
+      // A's next heartbeat carries its sequence number: B sees the hole, and flushes its whole L1.
+      const bound = 3 * HEARTBEAT + 400 // the heartbeat, its delivery, and scheduling on a shared machine
+      const stale: string[] = []
+      let reads = 0
+      await waitFor(
+        async () => {
+          const started = Date.now()
+          const value = await b.getOrLoad('victim', loader)
+          reads++
+          if (value !== 2 && started > acked + bound) stale.push(`v${value} at +${started - acked} ms`)
+          return b.stats().bus.gaps >= 1 && value === 2
+        },
+        { timeoutMs: 10_000, intervalMs: 1, what: 'the gap found and the new value read' },
+      )
+      expect(dropped.some((m) => !m.includes('"u":1'))).toBe(true) // the sequenced message was lost
+      expect(b.stats().bus.messagesIn).toBe(0) // and nothing else told B about the key
+      expect(b.stats().bus.gaps).toBe(1)
+      expect(b.hasLocal('bystander')).toBe(false) // flushed: no message named it
+      expect(stale).toEqual([])
+      expect(reads).toBeGreaterThan(0)
+      // Afterwards: healthy, L1 in use again, and still the new value.
+      await waitFor(() => b.stats().bus.healthy, { what: 'healthy again' })
+      expect(await b.getOrLoad('victim', loader)).toBe(2)
+      expect(await b.getOrLoad('victim', async () => -1)).toBe(2)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+      client.disconnect()
+    }
+  })
+
   it('works on a client the caller owns and leaves it open on close', async () => {
     const t = target()
     const client = 'url' in t ? new Redis(t.url) : new Cluster(t.nodes)
@@ -213,6 +301,25 @@ describe.each([
   })
 })
 
+/**
+ * Until MONITOR has shown everything run before now: a marker command sent last is logged after all of them
+ * (MONITOR streams commands in the order the server runs them).
+ */
+async function monitored<E>(url: string, log: E[], args: (entry: E) => string[]): Promise<void> {
+  const marker = `monitor-marker-${uniqueName('m')}`
+  const client = new Redis(url)
+  try {
+    await client.echo(marker)
+    await waitFor(() => log.some((entry) => args(entry).includes(marker)), { what: 'the MONITOR marker' })
+  } finally {
+    client.disconnect()
+  }
+  log.splice(
+    log.findIndex((entry) => args(entry).includes(marker)),
+    1,
+  )
+}
+
 describe('L2 reads on standalone Redis', () => {
   it('go out as one GET and one MGET per tick, not a GET per read', async () => {
     const url = sharedServices().redis.url
@@ -229,11 +336,10 @@ describe('L2 reads on standalone Redis', () => {
       const monitor = await watcher.monitor()
       const log: string[][] = []
       monitor.on('monitor', (_time: string, args: unknown[]) => log.push(args.map(String)))
-      await sleep(50)
       const values = await Promise.all(
         Array.from({ length: 40 }, (_, i) => cache.getOrLoad(`k${i}`, async () => -1)),
       )
-      await sleep(50)
+      await monitored(url, log, (args) => args)
       monitor.disconnect()
       expect(values).toEqual(Array.from({ length: 40 }, (_, i) => i))
       const ours = log.filter((args) => args.slice(1).some((a) => a.startsWith(prefix)))
@@ -269,11 +375,10 @@ describe('early copies on standalone Redis', () => {
       monitor.on('monitor', (_time: string, args: unknown[], source: string) =>
         log.push({ source, args: args.map(String) }),
       )
-      await sleep(50)
       await a.set('k', 'v1')
       await a.invalidate('k')
       await waitFor(() => b.stats().bus.earlyIn >= 2, { timeoutMs: 1000, what: 'early copies' })
-      await sleep(50)
+      await monitored(url, log, (entry) => entry.args)
       monitor.disconnect()
       const value = `${prefix}{e:k}:v`
       const changes = log.flatMap((c, i) =>

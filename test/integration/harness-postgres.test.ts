@@ -50,7 +50,12 @@ describe('postgres replica replay', () => {
       await query(db.primaryUrl, 'insert into price select g::text, g from generate_series(1, 1000) g')
       const lag = await server.replicaLag()
       expect(lag.bytes).toBeGreaterThan(0)
-      expect(lag.seconds).toBeGreaterThanOrEqual(0)
+      // Seconds since the last replayed commit (before the pause): positive, and growing while replay waits.
+      expect(lag.seconds).toBeGreaterThan(0)
+      expect(lag.seconds).toBeLessThan(60)
+      const later = await server.replicaLag()
+      expect(later.bytes).toBe(lag.bytes)
+      expect(later.seconds).toBeGreaterThan(lag.seconds)
       expect((await query(db.replicaUrl!, `select cents from price where sku = 'p1'`))[0]!.cents).toBe(100)
     } finally {
       await server.resumeReplay()

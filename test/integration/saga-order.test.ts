@@ -18,7 +18,7 @@ import {
   seed,
 } from '../support/saga-order.js'
 import { sharedServices } from '../support/services/index.js'
-import { sleep, waitFor } from '../support/wait.js'
+import { waitFor } from '../support/wait.js'
 
 const STOCK = 1_000
 const POINTS = 10_000
@@ -244,7 +244,18 @@ describe('the order saga on three PostgreSQL shards', () => {
     const inputs = Array.from({ length: 20 }, () => order({ quantity: 1, points: 1 }))
     await Promise.allSettled(inputs.map((input) => doomed.run(def, input, { idempotencyKey: input.orderId })))
     await doomed.close()
-    await sleep(400) // the dead process's leases expire
+    // The dead process's leases expire (300 ms after its last write, by the database's clock).
+    await waitFor(
+      async () =>
+        (
+          await shards.scatter((q) =>
+            q.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM concord_saga WHERE lease_owner = 'doomed' AND lease_expires_at > now()",
+            ),
+          )
+        ).every(({ rows }) => rows[0]!.n === 0),
+      { what: "the dead process's leases to expire" },
+    )
     const recoverers = ['r1', 'r2', 'r3'].map((owner) => {
       const e = engine({ owner })
       e.register(def)

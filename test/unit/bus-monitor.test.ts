@@ -67,6 +67,23 @@ describe('bus monitor', () => {
     expect(health.slice(1, 2)).toEqual([expect.stringMatching(/^down:sequence gap/)])
   })
 
+  it('suspects loss at the first word from a sender that sent before (what came since health is unknown)', () => {
+    const { m, health, wire } = monitor()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'new/1', s: 0, h: 1 }) // never sent anything
+    wire({ i: 'fresh/1', s: 1, k: ['a'] }) // its first message
+    expect(m.stats().gaps).toBe(0)
+    // A long-lived sender's first heartbeat since we became healthy: its message 3 may have come and gone.
+    wire({ i: 'old/1', s: 3, h: 1 })
+    expect(health.slice(1)).toEqual([
+      expect.stringMatching(/^down:first contact with old\/1 at sequence 3/),
+      expect.stringMatching(/^up:/),
+    ])
+    wire({ i: 'old/1', s: 4, k: ['b'] }) // known from now on
+    wire({ i: 'late/1', s: 5, k: ['c'] }) // first word a message with 4 before it
+    expect(m.stats().gaps).toBe(2)
+  })
+
   it('suspects loss when a peer goes silent, but not after its goodbye', async () => {
     const { m, health, wire } = monitor(30)
     wire({ i: 'me/1', s: 0, h: 1 })

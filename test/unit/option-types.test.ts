@@ -12,7 +12,7 @@ import type {
   schema as ConvergenceTracerOptionsSchema,
 } from '../../src/checker/tracer.js'
 import type { CliConfig, cliConfigSchema as CliConfigSchema } from '../../src/cli/config.js'
-import type { ShardsOptions, schema as ShardsOptionsSchema } from '../../src/db/shards.js'
+import type { ShardedOptions, schema as ShardsOptionsSchema } from '../../src/db/shards.js'
 import type {
   MemoryBrokerOptions,
   memorySchema as MemoryBrokerOptionsSchema,
@@ -73,7 +73,7 @@ const checked = {
   InboxOptions: inStep<InboxOptions, typeof InboxOptionsSchema>(),
   RelayOptions: inStep<RelayOptions, typeof RelayOptionsSchema>(),
   OutboxOptions: inStep<OutboxOptions, typeof OutboxOptionsSchema>(),
-  ShardsOptions: inStep<ShardsOptions, typeof ShardsOptionsSchema>(),
+  ShardedOptions: inStep<ShardedOptions, typeof ShardsOptionsSchema>(),
   MemoryBrokerOptions: inStep<MemoryBrokerOptions, typeof MemoryBrokerOptionsSchema>(),
 }
 

@@ -16,10 +16,14 @@ const PEERS: Record<string, RegExp> = {
   nats: /^@nats-io\//,
   prometheus: /^prom-client$/,
   msgpack: /^msgpackr$/,
+  kysely: /^kysely$/,
+  drizzle: /^drizzle-orm/,
+  knex: /^knex$/,
   // The admin routes are fastify routes serving prom-client's text format.
   admin: /^(fastify|prom-client)$/,
 }
-const PEER_NAMES = /^(ioredis|pg|@electric-sql\/pglite|@nats-io\/.*|prom-client|msgpackr|fastify)$/
+const PEER_NAMES =
+  /^(ioredis|pg|@electric-sql\/pglite|@nats-io\/.*|prom-client|msgpackr|fastify|kysely|drizzle-orm.*|knex)$/
 const DEPENDENCIES = new Set(['zod', 'lru-cache', 'uuid'])
 
 function sources(dir: string): string[] {

@@ -2,7 +2,7 @@ import { createSagaEngine, defineSaga, type SagaEngine, type SagaStep } from 'co
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemorySagaLog } from '../../src/memory/index.js'
 import { crashableLog } from '../support/saga-chaos.js'
-import { sleep } from '../support/wait.js'
+import { sleep, waitFor } from '../support/wait.js'
 
 const fast = { attempts: 3, backoff: 1, maxBackoff: 2, timeout: 1_000 }
 const engines: SagaEngine[] = []
@@ -63,12 +63,29 @@ describe('saga recovery (memory log)', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
-    const a = engine(log, 'a', 60)
+    // Renewals counted on the way to the log: a renews every third of its lease.
+    let renewals = 0
+    const watched = new Proxy(log, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target)
+        if (typeof value !== 'function') return value
+        if (prop !== 'renew') return value.bind(target)
+        return async (...args: unknown[]) => {
+          const result = await value.apply(target, args)
+          renewals++
+          return result
+        }
+      },
+    })
+    // A lease a loaded machine's pauses cannot outlast between renewals (one every 500 ms).
+    const LEASE = 1500
+    const a = engine(watched, 'a', LEASE)
     const def = defineSaga('slow', [{ name: 'wait', action: () => gate, compensate: () => {} }])
     const running = a.register(def).run({})
-    const b = engine(log, 'b', 60)
+    const b = engine(log, 'b', LEASE)
     b.register(def)
-    await sleep(150) // > lease: a renews it
+    // Four renewals: past the first lease's end, so only a's renewals keep the saga from b.
+    await waitFor(() => renewals >= 4, { what: 'four renewals' })
     expect(await b.recover()).toMatchObject({ resumed: 0 })
     release()
     expect((await running).status).toBe('COMPLETED')

@@ -75,7 +75,8 @@ export async function launchReal(
       },
     )
     processes.set(name, child)
-    await waitForLine(child, `listening ${name}`, 60_000)
+    // Each instance compiles the sources with tsx at start: ~60 s for 12 at once on a loaded 2-core machine.
+    await waitForLine(child, `listening ${name}`, 180_000)
   }
   try {
     await Promise.all(directory.all().map(startInstance))

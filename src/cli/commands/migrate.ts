@@ -1,32 +1,28 @@
-import { migrationScript, orderMigrations } from '../../db/index.js'
+import { migrationScript } from '../../db/index.js'
 import { outboxMigrations } from '../../outbox/index.js'
 import { sagaMigrations } from '../../saga/index.js'
 import type { Command } from '../command.js'
 
-/** Every concord module's migrations, in the order they apply. */
-export const MIGRATIONS = orderMigrations([...outboxMigrations, ...sagaMigrations])
+/** Every concord module's migrations (`shards.migrate` and `migrationScript` put them in order). */
+export const MIGRATIONS = [...outboxMigrations, ...sagaMigrations]
 
 export const migrate: Command = {
   name: 'migrate',
   summary: "apply every module's migrations (outbox, inbox, saga log) on every shard",
   details:
     'Each shard migrates in one transaction under an advisory lock (a second migrate waits, then finds nothing to do).\n' +
-    'With --print-sql, prints per shard the script migrate would run there now (only the pending migrations, with\n' +
-    'the same bookkeeping), for review or for psql, and changes nothing.',
+    "With --print-sql, prints the script for every shard instead (concord/db's migrationScript: each migration and\n" +
+    'its concord_migrations row, so a later migrate finds them applied), for review or for psql; needs no database.',
   flags: { 'print-sql': { type: 'boolean', description: 'print the SQL instead of applying it' } },
   async run({ flags, shards, out }) {
-    const db = await shards()
     if (flags['print-sql']) {
-      const scripts = await Promise.all(
-        [...Array(db.count).keys()].map(async (shard) => ({
-          shard,
-          ...(await migrationScript((sql) => db.execute(shard, sql), MIGRATIONS)),
-        })),
-      )
-      if (out.json) out.value(scripts)
-      else for (const s of scripts) out.note(`-- shard ${s.shard}: ${s.pending.length} pending\n${s.sql}`)
+      const sql = migrationScript(MIGRATIONS)
+      if (out.json) {
+        out.value({ migrations: MIGRATIONS.map((m) => `${m.module}@${m.version}`), sql })
+      } else out.note(sql)
       return 0
     }
+    const db = await shards()
     out.progress(
       `migrating ${db.count} shard(s): ${MIGRATIONS.map((m) => `${m.module}@${m.version}`).join(', ')}`,
     )

@@ -26,22 +26,29 @@ export function productRoutes(
   const app = createApp()
   app.get('/products/:id', async (request, reply) => {
     const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const { product, source } = await service.getWithSource(id)
+    const { product, source, lsn } = await service.getWithSource(id)
     reply.header('x-concord-source', source)
+    if (lsn) reply.header('x-concord-lsn', lsn)
     return product ?? Promise.reject(notFound(`product ${id}`))
   })
   app.post('/products', async (request, reply) => {
-    const product = await service.create(parse(createProduct, request.body, 'product'))
+    const commit: { lsn?: string } = {}
+    const product = await service.create(parse(createProduct, request.body, 'product'), commit)
+    if (commit.lsn) reply.header('x-concord-lsn', commit.lsn)
     return reply.status(201).send(product)
   })
-  app.put('/products/:id', async (request) => {
+  app.put('/products/:id', async (request, reply) => {
     const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const product = await service.update(id, parse(updateProduct, request.body, 'product update'))
+    const commit: { lsn?: string } = {}
+    const product = await service.update(id, parse(updateProduct, request.body, 'product update'), commit)
+    if (commit.lsn) reply.header('x-concord-lsn', commit.lsn)
     return product ?? Promise.reject(notFound(`product ${id}`))
   })
-  app.delete('/products/:id', async (request) => {
+  app.delete('/products/:id', async (request, reply) => {
     const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const deleted = await service.delete(id)
+    const commit: { lsn?: string } = {}
+    const deleted = await service.delete(id, commit)
+    if (commit.lsn) reply.header('x-concord-lsn', commit.lsn)
     return deleted
       ? { id, version: deleted.version, deleted: true }
       : Promise.reject(notFound(`product ${id}`))

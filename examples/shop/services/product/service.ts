@@ -40,23 +40,40 @@ export class ProductService {
 
   /**
    * The product and where it came from: `l1`, `l2`, or the node a fill read (`replica` or `primary`). A
-   * missing product loads as undefined, which the cache does not keep: a later create is seen at once.
+   * missing product loads as undefined, which the cache does not keep: a later create is seen at once. A
+   * replica fill also gives `lsn`, the replica's replay position taken before the row was read: the row is
+   * at least that recent (the verify tool checks it against acknowledged writes, C4).
    */
-  async getWithSource(id: number): Promise<{ product: Product | undefined; source: ProductSource }> {
+  async getWithSource(
+    id: number,
+  ): Promise<{ product: Product | undefined; source: ProductSource; lsn?: string }> {
     const key = productKey(id)
     // A fresh L1 entry now is an L1 hit (an invalidation landing in between makes this an L2 read mislabelled).
     let source: ProductSource = this.cache.hasLocal(key) ? 'l1' : 'l2'
+    let lsn: string | undefined
     const product = await this.cache.getOrLoad(key, async (ctx) => {
-      const { result, route } = await this.shards.readWithRoute(id, (q) => selectProduct(q, id), {
-        minLsn: ctx.minLsn,
-      })
+      let replayed: string | null = null
+      const { result, route } = await this.shards.readWithRoute(
+        id,
+        async (q) => {
+          // Null on a primary; on a replica a lower bound of what the next statement sees (replay only advances).
+          const { rows } = await q.query<{ lsn: string | null }>(
+            'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+          )
+          replayed = rows[0]?.lsn ?? null
+          return selectProduct(q, id)
+        },
+        { minLsn: ctx.minLsn },
+      )
       source = route.node
+      lsn = route.node === 'replica' ? (replayed ?? undefined) : undefined
       return result
     })
-    return { product, source }
+    return { product, source, ...(lsn !== undefined && { lsn }) }
   }
 
-  async create(body: CreateProduct): Promise<Product> {
+  /** `commit.lsn` gets the commit LSN (the product routes answer it as `x-concord-lsn`). */
+  async create(body: CreateProduct, commit?: { lsn?: string }): Promise<Product> {
     // Ids come from one sequence on shard 0, so they are unique across shards.
     const { result: next } = await this.shards.onShard(0, (tx) =>
       tx.query<{ id: number }>("SELECT nextval('product_ids')::int AS id"),
@@ -72,27 +89,33 @@ export class ProductService {
         return toProduct(rows[0]!)
       },
       'ProductCreated',
+      commit,
     )
     return created!
   }
 
-  async update(id: number, body: UpdateProduct): Promise<Product | undefined> {
-    return this.write(id, async (tx) => {
-      const { rows } = await tx.query<Row>(
-        `UPDATE products SET name = COALESCE($2, name), price = COALESCE($3, price),
+  async update(id: number, body: UpdateProduct, commit?: { lsn?: string }): Promise<Product | undefined> {
+    return this.write(
+      id,
+      async (tx) => {
+        const { rows } = await tx.query<Row>(
+          `UPDATE products SET name = COALESCE($2, name), price = COALESCE($3, price),
            stock = COALESCE($4, stock), version = version + 1
          WHERE id = $1 RETURNING ${columns}`,
-        [id, body.name ?? null, body.price ?? null, body.stock ?? null],
-      )
-      return rows[0] && toProduct(rows[0])
-    })
+          [id, body.name ?? null, body.price ?? null, body.stock ?? null],
+        )
+        return rows[0] && toProduct(rows[0])
+      },
+      'ProductUpdated',
+      commit,
+    )
   }
 
   /**
    * Deletes the product. Its ProductDeleted event carries the last state at the next version: a tombstone, so
    * a projection that applied it ignores the older events still on their way (no resurrection, C7).
    */
-  async delete(id: number): Promise<Product | undefined> {
+  async delete(id: number, commit?: { lsn?: string }): Promise<Product | undefined> {
     return this.write(
       id,
       async (tx) => {
@@ -100,6 +123,7 @@ export class ProductService {
         return rows[0] && { ...toProduct(rows[0]), version: rows[0].version + 1 }
       },
       'ProductDeleted',
+      commit,
     )
   }
 
@@ -170,12 +194,14 @@ export class ProductService {
     id: number,
     change: (tx: Tx) => Promise<Product | undefined>,
     type: ProductEvent = 'ProductUpdated',
+    commit?: { lsn?: string },
   ): Promise<Product | undefined> {
-    const { result } = await this.shards.withTransaction(id, async (tx) => {
+    const { result, lsn } = await this.shards.withTransaction(id, async (tx) => {
       const product = await change(tx)
       if (product) await this.recordChange(tx, product, type)
       return product
     })
+    if (commit) commit.lsn = lsn
     return result
   }
 
