@@ -1,12 +1,16 @@
 import { createShards, type Shards } from '../db/index.js'
-import { createNatsBroker } from '../nats/index.js'
-import { createPgNode } from '../pg/index.js'
 import { type CliConfig, requireNats, requireShards } from './config.js'
+import { CliConfigError } from './errors.js'
 
-/** The shards of the config: each primary (and replica) a pg node named after its host. */
-export function connectShards(config: CliConfig): Shards {
+// The backends load when a command needs them, so `concord --help` and a command that needs no NATS run on an
+// install without those clients, and a missing client is one clear line instead of a module-resolution trace.
+
+/** The shards of the config: each primary (and replica) a pg node. */
+export async function connectShards(config: CliConfig): Promise<Shards> {
+  const shards = requireShards(config)
+  const { createPgNode } = await load(() => import('../pg/index.js'), 'pg')
   return createShards({
-    shards: requireShards(config).map((s, i) => ({
+    shards: shards.map((s, i) => ({
       primary: createPgNode({
         connectionString: s.primary,
         name: `shard${i}`,
@@ -19,11 +23,24 @@ export function connectShards(config: CliConfig): Shards {
   })
 }
 
-export function connectBroker(config: CliConfig) {
+export async function connectBroker(config: CliConfig) {
   const nats = requireNats(config)
+  const { createNatsBroker } = await load(
+    () => import('../nats/index.js'),
+    '@nats-io/transport-node @nats-io/jetstream',
+  )
   return createNatsBroker({
     servers: nats.servers,
     name: 'concord-cli',
     ...(nats.prefix !== undefined && { prefix: nats.prefix }),
   })
+}
+
+async function load<M>(importer: () => Promise<M>, packages: string): Promise<M> {
+  try {
+    return await importer()
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    throw new CliConfigError(`this command needs ${packages}: npm install ${packages}`, { packages })
+  }
 }

@@ -120,7 +120,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       out: createOutput(io, flags.json === true),
       async shards() {
         if (shards === undefined) {
-          const created = connectShards(config)
+          const created = await connectShards(config)
           shards = created
           cleanups.push(() => created.close())
         }

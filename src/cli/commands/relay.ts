@@ -26,7 +26,7 @@ export const relay: Command = {
   async run({ flags, config, shards, out, defer, signal }) {
     const db = await shards()
     const shardIndexes = parseIndexes(text(flags, 'shards'))
-    const broker = connectBroker(config)
+    const broker = await connectBroker(config)
     defer(() => broker.close())
     const id = text(flags, 'id')
     const worker = createRelay({
