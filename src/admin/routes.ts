@@ -1,75 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { Registry } from 'prom-client'
-import { z } from 'zod'
-import { type Duration, duration, parseOptions } from '../options.js'
-import { requireToken, tokenGuard } from './auth.js'
-import { dashboardPage } from './dashboard-page.js'
-import type { AdminSourceError } from './errors.js'
-import type { AdminSources } from './sources.js'
-import { type ConsistencyStatus, collectStatus } from './status.js'
-import { registerStatusMetrics } from './status-metrics.js'
-
-export const schema = z.object({
-  /**
-   * The admin token (at least 16 characters; e.g. `randomBytes(24).toString('base64url')`). Requests send it as
-   * `Authorization: Bearer <token>` or `?token=<token>` (the dashboard URL). Compared in constant time; never
-   * logged or echoed.
-   */
-  token: z.string().min(16, 'at least 16 characters'),
-  /** Providers of the status sections; see `AdminSources`. */
-  sources: z.custom<AdminSources>((v) => typeof v === 'object' && v !== null, 'an object of status sources'),
-  /**
-   * The registry `GET /metrics` serves. Pass the one given to `createCache`, `createChecker` and
-   * `createConvergenceTracer` so their metrics are served too. @default a new Registry
-   */
-  registry: z
-    .custom<Registry>((v) => typeof (v as Registry)?.registerMetric === 'function', 'a prom-client Registry')
-    .optional(),
-  /**
-   * `'token'`: `/metrics` needs the token like the admin routes (Prometheus sends it with
-   * `authorization: { credentials: <token> }`). `'open'`: anyone who reaches the port can scrape.
-   * @default 'token'
-   */
-  metricsAuth: z.enum(['token', 'open']).default('token'),
-  /** Bound on each status source. @default '2s' */
-  sourceTimeout: duration.default(2000),
-  /** How often the dashboard polls the status. @default '1s' */
-  pollInterval: duration.default(1000),
-  /** Shown in the dashboard's title. @default 'concord' */
-  title: z.string().min(1).max(80).default('concord'),
-  /** Receives each failing status source (the status still answers, with that section `null`). */
-  onError: z.custom<(error: AdminSourceError) => void>((v) => typeof v === 'function').optional(),
-})
-
-export interface AdminOptions {
-  /**
-   * The admin token (at least 16 characters; e.g. `randomBytes(24).toString('base64url')`). Requests send it as
-   * `Authorization: Bearer <token>` or `?token=<token>` (the dashboard URL). Compared in constant time; never
-   * logged or echoed.
-   */
-  token: string
-  /** Providers of the status sections; see `AdminSources`. */
-  sources: AdminSources
-  /**
-   * The registry `GET /metrics` serves. Pass the one given to `createCache`, `createChecker` and
-   * `createConvergenceTracer` so their metrics are served too. @default a new Registry
-   */
-  registry?: Registry
-  /**
-   * `'token'`: `/metrics` needs the token like the admin routes (Prometheus sends it with
-   * `authorization: { credentials: <token> }`). `'open'`: anyone who reaches the port can scrape.
-   * @default 'token'
-   */
-  metricsAuth?: 'token' | 'open'
-  /** Bound on each status source. @default '2s' */
-  sourceTimeout?: Duration
-  /** How often the dashboard polls the status. @default '1s' */
-  pollInterval?: Duration
-  /** Shown in the dashboard's title. @default 'concord' */
-  title?: string
-  /** Receives each failing status source (the status still answers, with that section `null`). */
-  onError?: (error: AdminSourceError) => void
-}
+import type { Registry } from 'prom-client'
+import { ADMIN_ROUTES, createAdminCore } from './core.js'
+import type { AdminOptions } from './options.js'
+import type { ConsistencyStatus } from './status.js'
 
 /** What `createAdminRoutes` gives back: the status collector and the registry `/metrics` serves. */
 export interface AdminHandle {
@@ -79,7 +12,8 @@ export interface AdminHandle {
 }
 
 /**
- * Adds the admin API to a fastify app:
+ * Adds the admin API to a fastify app: the routes of `createAdminHandler`,
+ * routed by fastify and answered by the same core, so the token check and the answers are identical.
  *
  * - `GET /admin/` the live dashboard page; `GET /admin` redirects to it (keeping the query).
  * - `GET /admin/consistency/status` the status JSON (`ConsistencyStatus`).
@@ -109,78 +43,29 @@ export interface AdminHandle {
  * })
  */
 export function createAdminRoutes(app: FastifyInstance, options: AdminOptions): AdminHandle {
-  const o = parseOptions('createAdminRoutes', schema, options)
-  const registry = o.registry ?? new Registry()
-  const matches = tokenGuard(o.token)
-  const guard = requireToken(matches)
-  const sources = o.sources
-  const status = () => collectStatus(sources, o.sourceTimeout, o.onError)
-  registerStatusMetrics(registry, status)
-  const page = dashboardPage({
-    title: o.title,
-    pollMs: o.pollInterval,
-    canRunCheck: sources.checker !== undefined,
-  })
-
-  app.get('/admin/', { onRequest: guard }, async (_request, reply) =>
-    reply
-      .header('content-security-policy', page.csp)
-      .header('cache-control', 'no-store')
-      .header('referrer-policy', 'no-referrer')
-      .header('x-content-type-options', 'nosniff')
-      .header('x-frame-options', 'DENY')
-      .type('text/html; charset=utf-8')
-      .send(page.html),
-  )
-
-  // A relative redirect keeps a route prefix; an app with `ignoreTrailingSlash` already serves /admin as /admin/.
-  if (!app.hasRoute({ method: 'GET', url: '/admin' })) {
-    app.get('/admin', async (request, reply) => {
-      const query = request.url.indexOf('?')
-      return reply.redirect(`admin/${query < 0 ? '' : request.url.slice(query)}`, 302)
+  const core = createAdminCore('createAdminRoutes', options)
+  for (const { route, method, path } of ADMIN_ROUTES) {
+    // An app with `ignoreTrailingSlash` already serves /admin as /admin/ (or the app has its own /admin).
+    if (route === 'redirect' && app.hasRoute({ method: 'GET', url: '/admin' })) continue
+    app.route({
+      method,
+      url: path,
+      handler: async (request, reply) => {
+        const at = request.url.indexOf('?')
+        const search = at < 0 ? '' : request.url.slice(at)
+        const response = await core.serve({
+          route,
+          headers: request.headers,
+          query: new URLSearchParams(search),
+          search,
+          params: request.params as Record<string, string>,
+          body: request.body ?? undefined,
+        })
+        return reply.code(response.status).headers(response.headers).send(response.body)
+      },
     })
   }
-
-  app.get('/admin/consistency/status', { onRequest: guard }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
-    return status()
-  })
-
-  const checkBody = z
-    .object({ budget: z.number().int().nonnegative().optional(), repair: z.boolean().optional() })
-    .strict()
-    .optional()
-  app.post('/admin/consistency/check', { onRequest: guard }, async (request, reply) => {
-    if (!sources.checker) return reply.code(404).send({ error: 'no checker is wired to the admin routes' })
-    const body = checkBody.safeParse(request.body ?? undefined)
-    if (!body.success) {
-      return reply
-        .code(400)
-        .send({ error: `invalid check request: ${body.error.issues[0]?.message ?? 'bad body'}` })
-    }
-    return sources.checker.run(body.data)
-  })
-
-  app.get('/admin/consistency/history', { onRequest: guard }, async (_request, reply) => {
-    if (!sources.checker) return reply.code(404).send({ error: 'no checker is wired to the admin routes' })
-    return sources.checker.history()
-  })
-
-  app.get('/admin/internal/caches/:cache/:key', { onRequest: guard }, async (request, reply) => {
-    if (!sources.inspect) return reply.code(404).send({ error: 'no cache inspection is wired' })
-    const { cache, key } = request.params as { cache: string; key: string }
-    const state = await sources.inspect(cache, key)
-    if (state === undefined) return reply.code(404).send({ error: `no cache named ${JSON.stringify(cache)}` })
-    reply.header('cache-control', 'no-store')
-    return state
-  })
-
-  app.get('/metrics', { onRequest: o.metricsAuth === 'token' ? guard : [] }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store').type(registry.contentType)
-    return registry.metrics()
-  })
-
-  return { status, registry }
+  return { status: core.status, registry: core.registry }
 }
 
 /** The dashboard's URL carrying the token, for a demo to print: `${baseUrl}/admin/?token=...`. */

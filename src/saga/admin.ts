@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { parseOptions } from '../options.js'
 import { SagaNotFoundError, SagaStateError } from './errors.js'
 import { outcomeOf, type SagaOutcome } from './outcome.js'
+import { retryFromAttention } from './transitions.js'
 import type { SagaLog, SagaLogEntry, SagaRecord, SagaStatus } from './types.js'
 
 const schema = z.object({
@@ -43,6 +45,13 @@ export interface SagaAdmin {
    * @throws SagaNotFoundError, SagaStateError (the saga is not NEEDS_ATTENTION)
    */
   resolve(id: string, resolution: { status: 'COMPLETED' | 'COMPENSATED'; note: string }): Promise<SagaOutcome>
+  /**
+   * Hands a NEEDS_ATTENTION saga back to the engines: it resumes where it stopped (the failed step, or the
+   * failed compensation) and an engine that registered its definition drives it at its next recovery pass. For
+   * a process that runs no engine (the CLI); an engine's own `retry` drives it at once.
+   * @throws SagaNotFoundError, SagaStateError (the saga is not NEEDS_ATTENTION, or an engine holds it)
+   */
+  retry(id: string): Promise<SagaRecord>
 }
 
 /**
@@ -67,6 +76,19 @@ export function createSagaAdmin(options: SagaAdminOptions): SagaAdmin {
       const found = await log.get(id)
       if (!found) throw new SagaNotFoundError(id)
       throw new SagaStateError(id, found.status, `resolve as ${status}`)
+    },
+    async retry(id) {
+      const lease = { owner: `admin-${randomBytes(4).toString('hex')}`, ms: 30_000 }
+      const saga = await log.claimOne(id, lease, ['NEEDS_ATTENTION'])
+      if (!saga) {
+        const found = await log.get(id)
+        if (!found) throw new SagaNotFoundError(id)
+        throw new SagaStateError(id, found.status, 'retry')
+      }
+      const entries = retryFromAttention(saga)
+      if (!(await log.save(saga, lease, entries))) throw new SagaStateError(id, saga.status, 'retry')
+      await log.release([id], lease.owner)
+      return saga
     },
   }
 }

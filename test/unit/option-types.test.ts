@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
-import type { AdminOptions, schema as AdminOptionsSchema } from '../../src/admin/routes.js'
+import type { AdminOptions, schema as AdminOptionsSchema } from '../../src/admin/options.js'
 import type {
   SubscribeOptions,
   subscribeSchema as SubscribeOptionsSchema,
@@ -11,6 +11,7 @@ import type {
   ConvergenceTracerOptions,
   schema as ConvergenceTracerOptionsSchema,
 } from '../../src/checker/tracer.js'
+import type { CliConfig, cliConfigSchema as CliConfigSchema } from '../../src/cli/config.js'
 import type { ShardedOptions, schema as ShardsOptionsSchema } from '../../src/db/shards.js'
 import type {
   MemoryBrokerOptions,
@@ -58,6 +59,7 @@ const checked = {
   SqlSagaLogOptions: inStep<SqlSagaLogOptions, typeof SqlSagaLogOptionsSchema>(),
   SagaEngineOptions: inStep<SagaEngineOptions, typeof SagaEngineOptionsSchema>(),
   AdminOptions: inStep<AdminOptions, typeof AdminOptionsSchema>(),
+  CliConfig: inStep<CliConfig, typeof CliConfigSchema>(),
   RedisStreamsBrokerOptions: inStep<RedisStreamsBrokerOptions, typeof RedisStreamsBrokerOptionsSchema>(),
   RedisTierOptions: inStep<RedisTierOptions, typeof RedisTierOptionsSchema>(),
   RedisBusOptions: inStep<RedisBusOptions, typeof RedisBusOptionsSchema>(),
@@ -77,6 +79,6 @@ const checked = {
 
 describe('option types', () => {
   it('match their schemas (checked by the compiler; see inStep)', () => {
-    expect(Object.keys(checked)).toHaveLength(18)
+    expect(Object.keys(checked)).toHaveLength(19)
   })
 })
