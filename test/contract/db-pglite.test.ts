@@ -1,5 +1,5 @@
-import { PGlite } from '@electric-sql/pglite'
-import { pgliteNode } from '../../src/db/index.js'
+import type { PGlite } from '@electric-sql/pglite'
+import { bootPglite, pgliteNode } from '../../src/db/index.js'
 import { dbContractSuite } from './support/db-suite.js'
 
 // Two embedded shards. The same PGlite instances back the "second process", as a second Shards in one
@@ -8,7 +8,7 @@ let dbs: PGlite[] = []
 
 dbContractSuite('pglite', {
   async makeConfigs() {
-    dbs = await Promise.all([PGlite.create(), PGlite.create()])
+    dbs = await Promise.all([bootPglite(), bootPglite()])
     return dbs.map((db) => ({ primary: pgliteNode({ db }) }))
   },
   async sameDatabases() {

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+const t = () => performance.now()
+const cpu = () => { const u = process.cpuUsage(); return Math.round((u.user + u.system) / 1000) }
+const lap = (what: string, s: number) => console.log(what, Math.round(t() - s), 'cpu', cpu())
+const dist = 'node_modules/@electric-sql/pglite/dist/'
+let s = t()
+const [pgliteWasmModule, initdbWasmModule] = await Promise.all([WebAssembly.compile(readFileSync(dist + 'pglite.wasm')), WebAssembly.compile(readFileSync(dist + 'initdb.wasm'))])
+const fsBundle = new Blob([readFileSync(dist + 'pglite.data')])
+lap('compile', s)
+s = t()
+const one = await PGlite.create({ pgliteWasmModule, initdbWasmModule, fsBundle })
+lap('initdb with module', s)
+s = t()
+const tar = await one.dumpDataDir('none')
+lap(`dump ${tar.size}`, s)
+await one.close()
+s = t()
+const four = await Promise.all([0, 1, 2, 3].map(() => PGlite.create({ pgliteWasmModule, initdbWasmModule, fsBundle, loadDataDir: tar })))
+lap('four from tarball', s)
+s = t()
+const again = await PGlite.create({ pgliteWasmModule, initdbWasmModule, fsBundle, loadDataDir: tar })
+lap('one more from tarball', s)
+s = t()
+await Promise.all([...four, again].map((d) => d.query('select 1')))
+lap('query', s)
