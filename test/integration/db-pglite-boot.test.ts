@@ -68,7 +68,7 @@ describe('pglite boot', () => {
     // initdb's, v1's and v2's; no half-written build left behind.
     expect(files).toHaveLength(3)
     expect(files.filter((f) => f.endsWith('-initdb.tar'))).toHaveLength(1)
-    expect(files.every((f) => /^\d+\.\d+\.\d+-(initdb|[0-9a-f]{16})\.tar$/.test(f))).toBe(true)
+    expect(files.every((f) => /^\d+\.\d+\.\d+-[0-9a-f]{8}-(initdb|[0-9a-f]{16})\.tar$/.test(f))).toBe(true)
   })
 
   it('resumes a data dir that holds a database instead of loading the template over it', async () => {
