@@ -6,7 +6,7 @@
 // Writes bench/results/startup.json.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -122,17 +122,22 @@ for (const mode of Object.keys(modes) as (keyof typeof modes)[]) {
 
 const loadAtEnd = loadavg()
 console.log(`load average at end: ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}`)
+const out = join(root, 'bench', 'results', 'startup.json')
+// With --only, the other mode's entry of the last run stays (each entry carries its own load average).
+const previous = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {}
+for (const entry of Object.values(results) as Record<string, unknown>[]) {
+  entry.loadAverage = { atStart: loadAtStart, atEnd: loadAtEnd }
+  entry.anchorMedianMs = anchorMedianMs
+}
 const result = {
   setup: {
     command: 'node --import tsx --conditions=source examples/shop/main.ts (what npm run demo runs)',
     starts,
-    measured: 'spawn to the ready line',
-    loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd },
+    measured: 'spawn to the ready line; anchor: a bare node --import tsx process',
   },
-  anchorMedianMs,
+  ...previous,
   ...results,
 }
-const out = join(root, 'bench', 'results', 'startup.json')
 mkdirSync(dirname(out), { recursive: true })
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
 console.log(`wrote ${out}`)
