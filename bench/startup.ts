@@ -90,7 +90,7 @@ for (const mode of Object.keys(modes) as (keyof typeof modes)[]) {
       run = await startOnce(modes[mode])
     } catch (error) {
       // Reported, not fatal: on a machine busy enough to time a server out, the other starts still count.
-      const first = (error as Error).message.split('\n').find((line) => /error|failed|after/i.test(line))
+      const first = (error as Error).message.split('\n').find((line) => /^\w*Error: /.test(line))
       failures.push(first ?? (error as Error).message.split('\n')[0]!)
       console.log(`${mode} start ${i + 1}: failed: ${failures.at(-1)}`)
       continue
