@@ -124,7 +124,7 @@ const loadAtEnd = loadavg()
 console.log(`load average at end: ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}`)
 const out = join(root, 'bench', 'results', 'startup.json')
 // With --only, the other mode's entry of the last run stays (each entry carries its own load average).
-const previous = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {}
+const { setup: _, ...previous } = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {}
 for (const entry of Object.values(results) as Record<string, unknown>[]) {
   entry.loadAverage = { atStart: loadAtStart, atEnd: loadAtEnd }
   entry.anchorMedianMs = anchorMedianMs
