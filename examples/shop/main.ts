@@ -1,10 +1,12 @@
 // `npm run demo [-- --port P] [--instances N] [--no-load] [--no-seed] [--real]`
-// Starts the shop and prints `ready http://127.0.0.1:P` once the gateway serves.
+// Starts the shop, printing each start-up step as it ends (`start <step>: <ms> ms`), then
+// `ready http://127.0.0.1:P (<ms> ms)` once the gateway serves, timed from the process start.
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { runLoad } from './load/generator.js'
 import { embeddedInfra } from './platform/embedded.js'
+import { cpuMs, printedProgress } from './progress.js'
 import { startShop } from './shop.js'
 
 const { values } = parseArgs({
@@ -32,13 +34,17 @@ const flags = z
     real: values.real ?? false,
   })
 
+// Node, tsx and this file's imports: paid before any step below.
+console.log(`start modules: ${Math.round(performance.now())} ms, cpu ${cpuMs()} ms`)
+
 // The admin token guards /admin/ and /metrics; the dashboard URL below carries it.
 const adminToken = process.env.ADMIN_TOKEN ?? randomBytes(18).toString('base64url')
-const options = { ...flags, adminToken }
+const options = { ...flags, adminToken, progress: printedProgress() }
 const shop = flags.real
   ? await (await import('./real/launch.js')).launchReal(options)
   : await startShop(embeddedInfra(), options)
-console.log(`ready ${shop.baseUrl}`)
+// performance.now() counts from the process start: module loading is part of what a newcomer waits for.
+console.log(`ready ${shop.baseUrl} (${Math.round(performance.now())} ms)`)
 console.log(`dashboard ${shop.dashboardUrl}`)
 
 const stop = new AbortController()

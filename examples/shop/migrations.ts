@@ -65,8 +65,13 @@ export const searchMigrations: Migration[] = [
   },
 ]
 
-/** Applies every module's tables: the shop's, the outbox/inbox and the saga log on the shards; search's own. */
+/** Every module's tables on the shards: the shop's, the outbox/inbox and the saga log. */
+export const shardMigrations: Migration[] = [...shopMigrations, ...outboxMigrations, ...sagaMigrations]
+/** The search database: its projection and its own outbox/inbox. */
+export const searchDbMigrations: Migration[] = [...searchMigrations, ...outboxMigrations]
+
+/** Applies every module's tables on the shards and on the search database. */
 export async function migrateShop(infra: Pick<Infra, 'shards' | 'search'>): Promise<void> {
-  await infra.shards.migrate([...shopMigrations, ...outboxMigrations, ...sagaMigrations])
-  await infra.search.migrate([...searchMigrations, ...outboxMigrations])
+  await infra.shards.migrate(shardMigrations)
+  await infra.search.migrate(searchDbMigrations)
 }

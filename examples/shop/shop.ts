@@ -8,6 +8,7 @@ import { injectTransport, type Transport } from './gateway/transport.js'
 import { factories, type Instance } from './instances.js'
 import { migrateShop } from './migrations.js'
 import type { Infra } from './platform/infra.js'
+import { type Progress, quiet } from './progress.js'
 import { seedMembers } from './services/member/service.js'
 import { seedProducts } from './services/product/service.js'
 
@@ -20,6 +21,8 @@ export interface ShopOptions {
   l1Ttl?: number
   /** Guards /admin/ and /metrics (16+ characters). */
   adminToken: string
+  /** Told each start-up step as it ends (the demo prints them). */
+  progress?: Progress
 }
 
 /** The whole shop in this process: every instance of every service behind the gateway, on `infra`. */
@@ -37,27 +40,36 @@ export interface Shop {
 }
 
 /** Creates the tables, seeds products 1..100 and members 1..100 unless told not to. */
-export async function prepare(infra: Infra, seed: boolean): Promise<void> {
-  await migrateShop(infra)
+export async function prepare(infra: Infra, seed: boolean, progress: Progress = quiet): Promise<void> {
+  // Opening first, on its own, so the log tells the databases' start (PGlite boots) from the migrations.
+  const select1 = (shards: Infra['shards']) => shards.scatter((q) => q.query('SELECT 1'), { primary: true })
+  await progress.step('databases', () => Promise.all([select1(infra.shards), select1(infra.search)]))
+  await progress.step('migrations', () => migrateShop(infra))
   if (seed) {
-    await seedProducts(infra.shards, createOutbox(), 100)
-    await seedMembers(infra.shards, 100)
+    await progress.step('seed', async () => {
+      await seedProducts(infra.shards, createOutbox(), 100)
+      await seedMembers(infra.shards, 100)
+    })
   }
 }
 
 export async function startShop(infra: Infra, options: ShopOptions): Promise<Shop> {
-  await prepare(infra, options.seed)
+  const progress = options.progress ?? quiet
+  await prepare(infra, options.seed, progress)
   const registry = new Registry()
   const directory = Directory.of(options.instances)
   const apps = new Map<string, FastifyInstance>()
   const transport = injectTransport(apps)
   const context = { infra, directory, transport, registry, l1Ttl: options.l1Ttl ?? 60_000 }
-  const instances = directory.all().map((name) => factories[serviceOf(name)](context, name))
-  for (const instance of instances) {
-    apps.set(instance.name, instance.app)
-    await instance.app.ready()
-  }
-  await Promise.all(instances.map((instance) => instance.start()))
+  const instances = await progress.step('services', async () => {
+    const instances = directory.all().map((name) => factories[serviceOf(name)](context, name))
+    for (const instance of instances) {
+      apps.set(instance.name, instance.app)
+      await instance.app.ready()
+    }
+    await Promise.all(instances.map((instance) => instance.start()))
+    return instances
+  })
 
   let admin: ReturnType<typeof mountAdmin> | undefined
   const gateway = createGateway(directory, transport, {
@@ -66,7 +78,7 @@ export async function startShop(infra: Infra, options: ShopOptions): Promise<Sho
     },
     onProductWrite: (product) => admin?.track(product),
   })
-  await gateway.listen({ host: '127.0.0.1', port: options.port })
+  await progress.step('gateway', () => gateway.listen({ host: '127.0.0.1', port: options.port }))
   const { port } = gateway.server.address() as { port: number }
   const baseUrl = `http://127.0.0.1:${port}`
   return {

@@ -28,48 +28,62 @@ export interface System {
 export async function startSystem(instances: number): Promise<System> {
   const harness = await import('../../test/support/services/index.js')
   const { launchReal } = await import('../../examples/shop/real/launch.js')
-  const [redis, nats, ...postgres] = await Promise.all([
-    harness.startRedis(),
-    harness.startNats(),
-    harness.startPostgres({ replica: true }),
-    harness.startPostgres({ replica: true }),
-    harness.startPostgres({ replica: true }),
-  ])
-  const closeServers = () =>
-    Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(() => undefined)
-  let proxy: DelayProxy | undefined
-  try {
-    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
-    const shards = await Promise.all(postgres.map((pair) => pair.createDatabase('shop')))
-    const search = await postgres[0]!.createDatabase('search')
-    const env = {
-      SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
-      SHOP_SEARCH_DB: search.primaryUrl,
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
-      NATS_URL: nats.url,
+  let started: Omit<System, 'shop' | 'close' | 'adminToken'> | undefined
+  let closeServers = async () => {}
+  // Handed to launchReal as a function: the servers start while the instance processes load their modules.
+  const startServers = async () => {
+    const [redis, nats, ...postgres] = await Promise.all([
+      harness.startRedis(),
+      harness.startNats(),
+      harness.startPostgres({ replica: true }),
+      harness.startPostgres({ replica: true }),
+      harness.startPostgres({ replica: true }),
+    ])
+    let proxy: DelayProxy | undefined
+    closeServers = async () => {
+      await proxy?.close()
+      await Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(
+        () => undefined,
+      )
     }
-    // A random token, like the demo's default; verify uses the admin API only for its C8 phase. No checker or
-    // tracer runs on a schedule inside the shop: their repairs would mend the very staleness verify measures.
-    const adminToken = randomBytes(18).toString('base64url')
-    const shop = await launchReal({ port: 0, instances, seed: true, adminToken, selfCheck: false }, env)
-    const p = proxy
-    return {
-      shop,
+    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
+    const [search, ...shards] = await Promise.all([
+      postgres[0]!.createDatabase('search'),
+      ...postgres.map((pair) => pair.createDatabase('shop')),
+    ])
+    started = {
       redis,
       nats,
       postgres,
       proxy,
       shardUrls: shards.map((db) => db.primaryUrl),
       searchUrl: search.primaryUrl,
+    }
+    return {
+      SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
+      SHOP_SEARCH_DB: search.primaryUrl,
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      NATS_URL: nats.url,
+    }
+  }
+  try {
+    // A random token, like the demo's default; verify uses the admin API only for its C8 phase. No checker or
+    // tracer runs on a schedule inside the shop: their repairs would mend the very staleness verify measures.
+    const adminToken = randomBytes(18).toString('base64url')
+    const shop = await launchReal(
+      { port: 0, instances, seed: true, adminToken, selfCheck: false },
+      startServers,
+    )
+    return {
+      ...started!,
+      shop,
       adminToken,
       async close() {
         await shop.close()
-        await p.close()
         await closeServers()
       },
     }
   } catch (error) {
-    await proxy?.close()
     await closeServers()
     throw error
   }

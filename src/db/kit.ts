@@ -13,6 +13,7 @@ export {
   TransactionRolledBackError,
 } from './errors.js'
 export { COMMIT_LSN_SQL, compareLsn, isLsn, lsnToBigInt } from './lsn.js'
+export { migrateNode, orderMigrations } from './migrations.js'
 export { Mutex } from './mutex.js'
 export { splitPlaceholders, textAndValues } from './placeholders.js'
 export { createShardMap } from './shard-map.js'

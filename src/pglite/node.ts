@@ -1,8 +1,17 @@
 import { PGlite } from '@electric-sql/pglite'
 import { z } from 'zod'
-import type { NodeAdapter, Queryable, Session } from '../db/kit.js'
-import { COMMIT_LSN_SQL, DbClosedError, Mutex, quoteChannel, TransactionRolledBackError } from '../db/kit.js'
+import type { Migration, NodeAdapter, Queryable, Session } from '../db/kit.js'
+import {
+  COMMIT_LSN_SQL,
+  DbClosedError,
+  Mutex,
+  migrateNode,
+  orderMigrations,
+  quoteChannel,
+  TransactionRolledBackError,
+} from '../db/kit.js'
 import { parseOptions } from '../options.js'
+import { bootPglite } from './boot.js'
 
 const schema = z.union([
   z.object({ db: z.instanceof(PGlite), name: z.string().min(1).optional() }).strict(),
@@ -11,23 +20,31 @@ const schema = z.union([
       /** A directory for the data files; in memory when absent. */
       dataDir: z.string().min(1).optional(),
       name: z.string().min(1).optional(),
+      /** Applied to the template a new database starts from (see boot.ts), not at every start. */
+      migrations: z.array(z.custom<Migration>()).optional(),
+      /** Where templates are kept across processes; false: in this process only. */
+      cacheDir: z.union([z.string().min(1), z.literal(false)]).optional(),
     })
     .strict(),
 ])
 
-export type PgliteNodeOptions = { dataDir?: string; name?: string } | { db: PGlite; name?: string }
+export type PgliteNodeOptions =
+  | { dataDir?: string; name?: string; migrations?: Migration[]; cacheDir?: string | false }
+  | { db: PGlite; name?: string }
 
 /**
  * An embedded PostgreSQL (PGlite): a shard without replicas, for the demo and tests. PGlite has one
  * connection, so every query, session and transaction here waits its turn on one lock; statements of
  * concurrent transactions never interleave. A `db` passed in stays open on `close()` (its owner closes it).
+ * A new database starts from a cached template (initdb done, `migrations` applied): `Shards.migrate` with
+ * the same migrations then finds nothing to do.
  */
 export function createPgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
   const o = parseOptions('createPgliteNode', schema, options)
   const owned = !('db' in o)
   const dataDir = 'dataDir' in o ? o.dataDir : undefined
   const name = o.name ?? (owned ? `pglite:${dataDir ?? 'memory'}` : 'pglite')
-  const opening: Promise<PGlite> = 'db' in o ? Promise.resolve(o.db) : PGlite.create(dataDir)
+  const opening: Promise<PGlite> = 'db' in o ? Promise.resolve(o.db) : boot(o)
   // Keep a failed open from being an unhandled rejection before the first query awaits it.
   opening.catch(() => {})
   let closed = false
@@ -107,6 +124,21 @@ export function createPgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
       if (owned) await db.close()
     },
   }
+}
+
+function boot(o: { dataDir?: string; migrations?: Migration[]; cacheDir?: string | false }) {
+  // Ordered (and so checked) now: bad migrations fail here, not inside a template build.
+  const ordered = orderMigrations(o.migrations ?? [])
+  const template = ordered.length
+    ? {
+        // The same fields migrateNode checks: the same key, the same schema.
+        key: JSON.stringify(ordered.map((m) => [m.module, m.version, m.name, m.sql])),
+        setup: async (db: PGlite) => {
+          await migrateNode(0, createPgliteNode({ db }), ordered)
+        },
+      }
+    : undefined
+  return bootPglite({ dataDir: o.dataDir, template, cacheDir: o.cacheDir })
 }
 
 // One lock per database, not per adapter: two adapters over one PGlite (two Shards in one process, as in

@@ -1,5 +1,5 @@
-import { PGlite } from '@electric-sql/pglite'
-import { createPgliteNode } from '../../src/pglite/index.js'
+import type { PGlite } from '@electric-sql/pglite'
+import { bootPglite, createPgliteNode } from '../../src/pglite/index.js'
 import { runNodeContract } from '../../src/testing/index.js'
 
 // Two embedded shards. The same PGlite instances back the "second process", as a second Shards in one
@@ -9,7 +9,7 @@ let dbs: PGlite[] = []
 runNodeContract({
   name: 'pglite',
   async create() {
-    dbs = await Promise.all([PGlite.create(), PGlite.create()])
+    dbs = await Promise.all([bootPglite(), bootPglite()])
     return dbs.map((db) => ({ primary: createPgliteNode({ db }) }))
   },
   async reopen() {

@@ -28,10 +28,11 @@ export async function startDemo(args: string[], { timeoutMs = 60_000, env = {} }
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
   const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`demo not ready after ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
-    )
+    const timer = setTimeout(() => {
+      // Not left running: the caller gets no handle to stop it with.
+      child.kill('SIGTERM')
+      reject(new Error(`demo not ready after ${timeoutMs} ms:\n${output}`))
+    }, timeoutMs)
     const onData = () => {
       const match = /ready (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
       if (match) {

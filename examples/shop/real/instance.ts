@@ -1,14 +1,21 @@
-// One service instance in its own process (real mode). Started by real/launch.ts with:
-//   --name product-1 --port P, and the environment of platform/real.ts plus SHOP_INSTANCE_URLS
-//   (JSON: instance name -> base URL, for every instance of the shop).
+// One service instance in its own process (real mode). Started by real/launch.ts with
+//   --name product-1 --port P, then given one JSON line on stdin (InstanceConfig): the environment of
+//   platform/real.ts and every instance's base URL. The launcher spawns it before the servers exist, so
+//   the modules load while they start.
 import { parseArgs } from 'node:util'
 import { Registry } from 'prom-client'
 import { z } from 'zod'
 import { Directory, type ServiceName } from '../gateway/directory.js'
 import { httpTransport } from '../gateway/transport.js'
 import { factories } from '../instances.js'
-import { realEnv, realInfra } from '../platform/real.js'
+import { type RealEnv, realEnv, realInfra } from '../platform/real.js'
 import { serviceOf } from '../shop.js'
+
+export interface InstanceConfig {
+  env: RealEnv
+  /** Instance name -> base URL, for every instance of the shop. */
+  urls: Record<string, string>
+}
 
 const { values } = parseArgs({ options: { name: { type: 'string' }, port: { type: 'string' } } })
 const args = z
@@ -17,16 +24,15 @@ const args = z
     port: z.coerce.number().int().min(1),
   })
   .parse(values)
-const urls = new Map(
-  Object.entries(
-    z.record(z.string(), z.string().url()).parse(JSON.parse(process.env.SHOP_INSTANCE_URLS ?? '{}')),
-  ),
-)
+const config = z
+  .object({ env: realEnv, urls: z.record(z.string(), z.string().url()) })
+  .parse(JSON.parse(await firstLine(process.stdin)))
+const urls = new Map(Object.entries(config.urls))
 const byService = new Map<ServiceName, string[]>()
 for (const name of urls.keys())
   byService.set(serviceOf(name), [...(byService.get(serviceOf(name)) ?? []), name])
 
-const infra = realInfra(realEnv.parse(process.env))
+const infra = realInfra(config.env)
 const instance = factories[serviceOf(args.name)](
   {
     infra,
@@ -48,3 +54,13 @@ const shutdown = async () => {
 }
 process.on('SIGTERM', shutdown)
 process.on('SIGINT', shutdown)
+
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+  let text = ''
+  for await (const chunk of input) {
+    text += chunk
+    const end = text.indexOf('\n')
+    if (end >= 0) return text.slice(0, end)
+  }
+  throw new Error('no configuration on stdin')
+}

@@ -9,7 +9,9 @@ import { Directory } from '../gateway/directory.js'
 import { createGateway } from '../gateway/gateway.js'
 import { httpTransport } from '../gateway/transport.js'
 import { type RealEnv, realEnv, realInfra } from '../platform/real.js'
+import { type Progress, quiet } from '../progress.js'
 import { prepare } from '../shop.js'
+import type { InstanceConfig } from './instance.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 
@@ -39,21 +41,19 @@ export interface RealShop {
  * Redis, NATS JetStream and three PostgreSQL primaries each with a streaming replica, all private.
  */
 export async function launchReal(
-  flags: { port: number; instances: number; seed: boolean; adminToken: string; selfCheck?: boolean },
-  given?: RealEnv,
+  flags: {
+    port: number
+    instances: number
+    seed: boolean
+    adminToken: string
+    selfCheck?: boolean
+    progress?: Progress
+  },
+  /** The servers to use, or a function that starts them (run while the instance processes load). */
+  given?: RealEnv | (() => Promise<RealEnv>),
 ): Promise<RealShop> {
+  const progress = flags.progress ?? quiet
   const closers: (() => Promise<unknown>)[] = []
-  let servers: Servers | undefined
-  let env: RealEnv
-  if (given) env = given
-  else if (process.env.SHOP_SHARDS) env = realEnv.parse(process.env)
-  else ({ env, servers } = await startServers(closers))
-
-  // This process keeps its own connections for the admin side (status, checker, tracer).
-  const infra = realInfra(env)
-  closers.push(() => infra.close())
-  await prepare(infra, flags.seed)
-
   const directory = Directory.of(flags.instances)
   const ports = new Map(
     await Promise.all(directory.all().map(async (name) => [name, await freePort()] as const)),
@@ -63,23 +63,43 @@ export async function launchReal(
   closers.unshift(async () => {
     await Promise.all([...processes.values()].map(stopChild))
   })
-  const startInstance = async (name: string) => {
+  const spawnInstance = (name: string) => {
     const script = 'examples/shop/real/instance.ts'
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--conditions=source', script, '--name', name, '--port', String(ports.get(name))],
-      {
-        cwd: root,
-        env: { ...process.env, ...env, SHOP_INSTANCE_URLS: JSON.stringify(Object.fromEntries(urls)) },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      { cwd: root, env: process.env, stdio: ['pipe', 'pipe', 'inherit'] },
     )
+    // A child that died before reading its configuration: waitForLine reports the exit, not this EPIPE.
+    child.stdin!.on('error', () => undefined)
     processes.set(name, child)
-    // Each instance compiles the sources with tsx at start: ~60 s for 12 at once on a loaded 2-core machine.
-    await waitForLine(child, `listening ${name}`, 180_000)
+    return child
   }
+  const configure = async (name: string, child: ChildProcess, env: RealEnv) => {
+    const listening = waitForLine(child, `listening ${name}`, 180_000)
+    child.stdin!.end(`${JSON.stringify({ env, urls: Object.fromEntries(urls) } satisfies InstanceConfig)}\n`)
+    await listening
+  }
+
+  let servers: Servers | undefined
+  let env: RealEnv
+  let infra: ReturnType<typeof realInfra>
   try {
-    await Promise.all(directory.all().map(startInstance))
+    // The instance processes start first: loading their modules is most of their start-up, needs no
+    // server, and so runs while the servers start. Each then waits for its configuration on stdin.
+    const children = new Map(directory.all().map((name) => [name, spawnInstance(name)]))
+    if (typeof given === 'function') env = await progress.step('servers', given)
+    else if (given) env = given
+    else if (process.env.SHOP_SHARDS) env = realEnv.parse(process.env)
+    else ({ env, servers } = await progress.step('servers', () => startServers(closers)))
+
+    // This process keeps its own connections for the admin side (status, checker, tracer).
+    infra = realInfra(env)
+    closers.push(() => infra.close())
+    await prepare(infra, flags.seed, progress)
+    await progress.step('instances', () =>
+      Promise.all([...children].map(([name, child]) => configure(name, child, env))),
+    )
   } catch (error) {
     for (const close of closers) await close().catch(() => undefined)
     throw error
@@ -100,7 +120,7 @@ export async function launchReal(
     },
     onProductWrite: (product) => admin?.track(product),
   })
-  await gateway.listen({ host: '127.0.0.1', port: flags.port })
+  await progress.step('gateway', () => gateway.listen({ host: '127.0.0.1', port: flags.port }))
   closers.unshift(async () => {
     await admin?.close()
     await gateway.close()
@@ -117,7 +137,7 @@ export async function launchReal(
     async restart(name) {
       const old = processes.get(name)
       if (old) await stopChild(old)
-      await startInstance(name)
+      await configure(name, spawnInstance(name), env)
     },
     async close() {
       for (const close of closers) await close().catch(() => undefined)
@@ -137,8 +157,10 @@ async function startServers(
     harness.startPostgres({ replica: true }),
   ])
   closers.push(() => Promise.all([redis.close(), nats.close(), ...pairs.map((p) => p.close())]))
-  const shards = await Promise.all(pairs.map((pair) => pair.createDatabase('shop')))
-  const search = await pairs[0]!.createDatabase('search')
+  const [search, ...shards] = await Promise.all([
+    pairs[0]!.createDatabase('search'),
+    ...pairs.map((pair) => pair.createDatabase('shop')),
+  ])
   return {
     env: {
       SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
@@ -163,6 +185,9 @@ function freePort(): Promise<number> {
 
 function waitForLine(child: ChildProcess, text: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
+    const what = text.replace('listening ', '')
+    if (child.exitCode !== null || child.signalCode !== null)
+      return reject(new Error(`${what} exited with ${child.exitCode ?? child.signalCode} before it listened`))
     let seen = ''
     const timer = setTimeout(() => reject(new Error(`no "${text}" after ${timeoutMs} ms`)), timeoutMs)
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -175,7 +200,7 @@ function waitForLine(child: ChildProcess, text: string, timeoutMs: number): Prom
     })
     child.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`${text.replace('listening ', '')} exited with ${code} before it listened`))
+      reject(new Error(`${what} exited with ${code} before it listened`))
     })
   })
 }
