@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { createApp, notFound, parse } from '../../http.js'
+import { notFound, parse } from '../../http.js'
+import { answer, type Route } from '../../routes.js'
 import { createProduct, intId, updateProduct } from '../../schema.js'
 import type { ProductService } from './service.js'
 
@@ -19,48 +19,72 @@ const release = z.strictObject({
 const faults = z.strictObject({ killAfterCommit: z.boolean() })
 
 /** A product instance's HTTP face: the public product API, and the internal calls of sagas and probes. */
-export function productRoutes(
-  service: ProductService,
-  extra?: (app: FastifyInstance) => void,
-): FastifyInstance {
-  const app = createApp()
-  app.get('/products/:id', async (request, reply) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const { product, source } = await service.getWithSource(id)
-    reply.header('x-concord-source', source)
-    return product ?? Promise.reject(notFound(`product ${id}`))
-  })
-  app.post('/products', async (request, reply) => {
-    const product = await service.create(parse(createProduct, request.body, 'product'))
-    return reply.status(201).send(product)
-  })
-  app.put('/products/:id', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const product = await service.update(id, parse(updateProduct, request.body, 'product update'))
-    return product ?? Promise.reject(notFound(`product ${id}`))
-  })
-  app.delete('/products/:id', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const deleted = await service.delete(id)
-    return deleted
-      ? { id, version: deleted.version, deleted: true }
-      : Promise.reject(notFound(`product ${id}`))
-  })
-  app.post('/internal/stock/reserve', async (request) =>
-    service.reserveStock(parse(reserve, request.body, 'reservation')),
-  )
-  app.post('/internal/stock/release', async (request) =>
-    service.releaseStock(parse(release, request.body, 'release')),
-  )
-  app.get('/internal/products/:id/source', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    return (await service.source(id)) ?? Promise.reject(notFound(`product ${id}`))
-  })
-  app.post('/internal/faults', async (request) => {
-    // Only the verify tool's real-mode runs arm this; it kills the process on its next write.
-    Object.assign(service.faults, parse(faults, request.body, 'faults'))
-    return service.faults
-  })
-  extra?.(app)
-  return app
+export function productRoutes(service: ProductService, extra: readonly Route[] = []): Route[] {
+  return [
+    {
+      method: 'GET',
+      url: '/products/:id',
+      handler: async ({ params }) => {
+        const id = parse(intId, params.id, 'product id')
+        const { product, source } = await service.getWithSource(id)
+        if (!product) throw notFound(`product ${id}`)
+        return answer(product, 200, { 'x-concord-source': source })
+      },
+    },
+    {
+      method: 'POST',
+      url: '/products',
+      handler: async ({ body }) => answer(await service.create(parse(createProduct, body, 'product')), 201),
+    },
+    {
+      method: 'PUT',
+      url: '/products/:id',
+      handler: async ({ params, body }) => {
+        const id = parse(intId, params.id, 'product id')
+        const product = await service.update(id, parse(updateProduct, body, 'product update'))
+        if (!product) throw notFound(`product ${id}`)
+        return answer(product)
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/products/:id',
+      handler: async ({ params }) => {
+        const id = parse(intId, params.id, 'product id')
+        const deleted = await service.delete(id)
+        if (!deleted) throw notFound(`product ${id}`)
+        return answer({ id, version: deleted.version, deleted: true })
+      },
+    },
+    {
+      method: 'POST',
+      url: '/internal/stock/reserve',
+      handler: async ({ body }) => answer(await service.reserveStock(parse(reserve, body, 'reservation'))),
+    },
+    {
+      method: 'POST',
+      url: '/internal/stock/release',
+      handler: async ({ body }) => answer(await service.releaseStock(parse(release, body, 'release'))),
+    },
+    {
+      method: 'GET',
+      url: '/internal/products/:id/source',
+      handler: async ({ params }) => {
+        const id = parse(intId, params.id, 'product id')
+        const product = await service.source(id)
+        if (!product) throw notFound(`product ${id}`)
+        return answer(product)
+      },
+    },
+    {
+      method: 'POST',
+      url: '/internal/faults',
+      handler: async ({ body }) => {
+        // Only the verify tool's real-mode runs arm this; it kills the process on its next write.
+        Object.assign(service.faults, parse(faults, body, 'faults'))
+        return answer(service.faults)
+      },
+    },
+    ...extra,
+  ]
 }
