@@ -1,10 +1,10 @@
 // One system under load for bench/shop.ts, in its own process (the load generator has the bench's process):
-//   _shop-target.ts <kind> [--l1-ttl ms] [--transport undici|fetch]
+//   _shop-target.ts <kind> [--instances 2] [--l1-ttl ms] [--transport undici|fetch]
 // Prints `ready <base URL>` once it serves; stops on SIGTERM.
 //   map-app         a bare fastify app answering /products/:id and /orders from a Map (the floor of one hop)
-//   embedded-bare   a bare gateway forwarding in process (the direct transport) to two map backends
-//   embedded-shop   the embedded shop (npm run demo), two instances per service
-//   real-bare       a bare gateway forwarding over HTTP to two map-app processes
+//   embedded-bare   a bare gateway forwarding in process (the direct transport) to map backends
+//   embedded-shop   the embedded shop (npm run demo)
+//   real-bare       a bare gateway forwarding over HTTP to map-app processes
 //   real-shop       the real shop (npm run demo -- --real) on servers named by the environment
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,9 +19,14 @@ import { startShop } from '../examples/shop/shop.js'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { 'l1-ttl': { type: 'string' }, transport: { type: 'string', default: 'undici' } },
+  options: {
+    'l1-ttl': { type: 'string' },
+    transport: { type: 'string', default: 'undici' },
+    instances: { type: 'string', default: '2' },
+  },
 })
 const kind = positionals[0]
+const instances = Number(values.instances)
 const adminToken = 'bench-admin-token-0123456789'
 const closers: (() => Promise<unknown>)[] = []
 
@@ -148,25 +153,22 @@ let url: string
 if (kind === 'map-app') {
   url = await listen(bareApp(mapRoutes()))
 } else if (kind === 'embedded-bare') {
-  const backends = new Map([
-    ['map-1', mapRoutes()],
-    ['map-2', mapRoutes()],
-  ])
+  const backends = new Map(Array.from({ length: instances }, (_, i) => [`map-${i + 1}`, mapRoutes()]))
   url = await listen(bareGateway([...backends.keys()], directTransport(backends)))
 } else if (kind === 'embedded-shop') {
   const l1Ttl = values['l1-ttl'] ? Number(values['l1-ttl']) : undefined
-  const shop = await startShop(embeddedInfra(), { port: 0, instances: 2, seed: true, adminToken, l1Ttl })
+  const shop = await startShop(embeddedInfra(), { port: 0, instances, seed: true, adminToken, l1Ttl })
   closers.push(() => shop.close())
   url = shop.baseUrl
 } else if (kind === 'real-bare') {
-  const backends = await Promise.all([spawnMapApp(), spawnMapApp()])
+  const backends = await Promise.all(Array.from({ length: instances }, spawnMapApp))
   const urls = new Map(backends.map((b, i) => [`map-${i + 1}`, b.url]))
   const transport = values.transport === 'fetch' ? fetchTransport(urls) : httpTransport(urls)
   closers.unshift(async () => transport.close?.())
   url = await listen(bareGateway([...urls.keys()], transport))
 } else if (kind === 'real-shop') {
   if (values['l1-ttl']) process.env.SHOP_L1_TTL_MS = values['l1-ttl']
-  const shop = await launchReal({ port: 0, instances: 2, seed: true, adminToken })
+  const shop = await launchReal({ port: 0, instances, seed: true, adminToken })
   closers.push(() => shop.close())
   url = shop.baseUrl
 } else {

@@ -1,4 +1,4 @@
-// `npm run bench -- shop [--duration 5] [--rounds 3] [--connections 32] [--only embedded|real]`
+// `npm run bench -- shop [--duration 5] [--rounds 3] [--connections 32] [--instances N] [--only embedded|real]`
 // The shop through its gateway under an HTTP load generator (autocannon, in this process), embedded and real,
 // each beside a bare baseline of the same topology started in the same run: a bare gateway forwarding with the
 // same transport to backends that answer from a Map. Every system under load runs in its own process
@@ -20,11 +20,18 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
+    /**
+     * Instances per service of the shop, and backends behind the bare gateway: 2 embedded (as the demo), 1 real
+     * (one process each: on a 2-core machine shared with test runs, 8 instance processes starting at once did not
+     * all listen within the launcher's 60 s).
+     */
+    instances: { type: 'string' },
   },
 })
 const DURATION = Number(values.duration)
 const ROUNDS = Number(values.rounds)
 const CONNECTIONS = Number(values.connections)
+const instancesOf = (mode: 'embedded' | 'real') => values.instances ?? (mode === 'embedded' ? '2' : '1')
 const here = dirname(fileURLToPath(import.meta.url))
 const load = () =>
   loadavg()
@@ -38,9 +45,19 @@ interface Target {
 
 /** Starts one system under load in its own process and resolves with its base URL once it serves. */
 async function start(kind: string, args: string[] = [], env: Record<string, string> = {}): Promise<Target> {
+  const instances = instancesOf(kind.startsWith('real') ? 'real' : 'embedded')
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=source', join(here, '_shop-target.ts'), kind, ...args],
+    [
+      '--import',
+      'tsx',
+      '--conditions=source',
+      join(here, '_shop-target.ts'),
+      kind,
+      '--instances',
+      instances,
+      ...args,
+    ],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   )
   let seen = ''
@@ -204,7 +221,9 @@ const loadAtStart = load()
 console.error(
   `node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s per measurement, ${ROUNDS} rounds`,
 )
-console.error(`load average at start: ${loadAtStart}`)
+console.error(
+  `instances per service: embedded ${instancesOf('embedded')}, real ${instancesOf('real')}; load average at start: ${loadAtStart}`,
+)
 const results: Record<string, unknown> = {
   node: process.version,
   connections: CONNECTIONS,
