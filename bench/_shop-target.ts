@@ -27,6 +27,7 @@ const { values, positionals } = parseArgs({
 })
 const kind = positionals[0]
 const instances = Number(values.instances)
+// bench/shop.ts reads the shop's status with it.
 const adminToken = 'bench-admin-token-0123456789'
 const closers: (() => Promise<unknown>)[] = []
 
