@@ -254,6 +254,8 @@ const results: Record<string, unknown> = {
   node: process.version,
   connections: CONNECTIONS,
   seconds: DURATION,
+  rounds: ROUNDS,
+  instancesPerService: { embedded: Number(instancesOf('embedded')), real: Number(instancesOf('real')) },
 }
 const running: Target[] = []
 const started = async (...args: Parameters<typeof start>) => {
