@@ -75,7 +75,9 @@ export async function launchReal(
       },
     )
     processes.set(name, child)
-    await waitForLine(child, `listening ${name}`, 60_000)
+    // Every instance starts at once (tsx, connections, consumers): on a 2-core machine shared with other test
+    // runs, that took more than a minute; the e2e tests allow the whole launch 180 s.
+    await waitForLine(child, `listening ${name}`, 150_000)
   }
   try {
     await Promise.all(directory.all().map(startInstance))
