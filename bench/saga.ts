@@ -1,4 +1,4 @@
-// `npm run bench -- saga [--sagas 2000] [--rounds 4] [--concurrency 32] [--recover 1000]`
+// `npm run bench -- saga [--sagas 2000] [--rounds 5] [--concurrency 32] [--recover 1000]`
 // Durable 3-step order sagas over 3 shards (stock, points, confirm: each on its own shard, each effect
 // keyed with `once`) on a private PostgreSQL started through the test harness, and in the same run the
 // same three steps as a DBOS Transact workflow durable on the same server (its system database beside
@@ -29,7 +29,7 @@ const { values } = parseArgs({
   options: {
     sagas: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '32' },
-    rounds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '5' },
     recover: { type: 'string', default: '1000' },
     // 'shards': the log through concord/db transactions (BEGIN, statement, LSN, COMMIT);
     // 'clients': the log on plain pg pools, one autocommit statement per write.
@@ -120,7 +120,11 @@ for (let round = 0; round < ROUNDS; round++) {
   )
 }
 await dbos?.shutdown()
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 const sagasPerSec = median(concordRates)
 await engine.close()
 
