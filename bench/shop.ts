@@ -163,7 +163,11 @@ async function settle(url: string): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 3000))
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 const medianFigure = (figures: Figure[]): Figure => ({
   reqPerSec: median(figures.map((f) => f.reqPerSec)),
   p50Ms: median(figures.map((f) => f.p50Ms)),
