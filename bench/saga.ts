@@ -1,4 +1,4 @@
-// `npm run bench -- saga [--sagas 2000] [--concurrency 32] [--recover 1000]`
+// `npm run bench -- saga [--sagas 2000] [--rounds 5] [--concurrency 32] [--recover 1000]`
 // Durable 3-step order sagas over 3 shards (stock, points, confirm: each on its own shard, each effect
 // keyed with `once`) on a private PostgreSQL started through the test harness, and in the same run the
 // same three steps as a DBOS Transact workflow durable on the same server (its system database beside
@@ -6,6 +6,7 @@
 // Writes bench/results/saga.json: sagasPerSec, recoverySecondsPer1000, sagasVsDbos (concord / DBOS).
 // DBOS needs `@dbos-inc/dbos-sdk` installed (a devDependency); without it its figures are null.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -28,6 +29,7 @@ const { values } = parseArgs({
   options: {
     sagas: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '5' },
     recover: { type: 'string', default: '1000' },
     // 'shards': the log through concord/db transactions (BEGIN, statement, LSN, COMMIT);
     // 'clients': the log on plain pg pools, one autocommit statement per write.
@@ -35,6 +37,7 @@ const { values } = parseArgs({
   },
 })
 const SAGAS = Number(values.sagas)
+const ROUNDS = Number(values.rounds)
 const CONCURRENCY = Number(values.concurrency)
 const RECOVER = Number(values.recover)
 const POOL = 12
@@ -42,6 +45,12 @@ const PRODUCTS = 100
 const STOCK = 1_000_000
 const POINTS = 10_000_000
 
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')
+const loadAtStart = load()
+console.error(`load average at start: ${loadAtStart}`)
 const server = await startPostgres({ replica: false })
 const dbs = await Promise.all([0, 1, 2].map(() => server.createDatabase('bench_saga')))
 const dbosDb = await server.createDatabase('bench_saga_dbos')
@@ -82,14 +91,41 @@ const log = createSqlSagaLog({
   db: values.log === 'clients' ? sagaSqlFromClients(pools) : sagaSqlFromShards(shards),
 })
 
-// 1. Throughput: complete sagas, one run() per order.
+// 1. Throughput: complete sagas, one run() per order, in rounds that alternate with the same three steps as a
+// DBOS workflow on the same PostgreSQL, so that load from other processes on a shared machine falls on both alike.
 const engine = createSagaEngine({ log, owner: 'bench' })
 const orders = engine.register(orderSaga(shards))
+const concordRound = (n: number) =>
+  rate(n, async () => {
+    const outcome = await orders.run(nextOrder('c'))
+    if (outcome.status !== 'COMPLETED') throw new Error(`saga ended ${outcome.status}`)
+  })
+const dbos = await startDbos(shards, dbosDb.primaryUrl)
 await rate(200, () => orders.run(nextOrder('warm'))) // warm-up: pools, plans
-const sagasPerSec = await rate(SAGAS, async () => {
-  const outcome = await orders.run(nextOrder('c'))
-  if (outcome.status !== 'COMPLETED') throw new Error(`saga ended ${outcome.status}`)
-})
+await dbos?.rate(200)
+const per = Math.ceil(SAGAS / ROUNDS)
+const concordRates: number[] = []
+const dbosRates: number[] = []
+const ratios: number[] = []
+for (let round = 0; round < ROUNDS; round++) {
+  const ours = await concordRound(per)
+  concordRates.push(ours)
+  if (dbos) {
+    const theirs = await dbos.rate(per)
+    dbosRates.push(theirs)
+    ratios.push(ours / theirs)
+  }
+  console.error(
+    `  round ${round + 1}: concord ${Math.round(ours)} sagas/s${dbos ? `, DBOS ${Math.round(dbosRates.at(-1)!)} workflows/s, ratio ${ratios.at(-1)!.toFixed(2)}` : ''}`,
+  )
+}
+await dbos?.shutdown()
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+const sagasPerSec = median(concordRates)
 await engine.close()
 
 // 2. Recovery: RECOVER sagas interrupted at step 1, 2 or 3 (the process "dies" with them in flight);
@@ -129,12 +165,13 @@ const recoverySecondsPer1000 = await (async () => {
   return (seconds * 1000) / RECOVER
 })()
 
-// 3. The same three steps as a DBOS workflow on the same PostgreSQL.
-const dbos = await runDbos(shards, dbosDb.primaryUrl)
-
 console.error(
-  `concord ${Math.round(sagasPerSec)} sagas/s, recovery ${recoverySecondsPer1000.toFixed(3)} s/1000`,
+  `concord ${Math.round(sagasPerSec)} sagas/s, recovery ${recoverySecondsPer1000.toFixed(3)} s/1000` +
+    (dbos
+      ? `; DBOS ${Math.round(median(dbosRates))} workflows/s; ratio ${median(ratios).toFixed(2)} (median of rounds)`
+      : ''),
 )
+console.error(`load average at end: ${load()}`)
 const { broken } = await conservation(shards, { stock: STOCK, points: POINTS })
 if (broken.length > 0) throw new Error(`stock/points not conserved: ${broken.slice(0, 3).join('; ')}`)
 
@@ -155,8 +192,10 @@ const result = {
   sagasPerSec: Math.round(sagasPerSec),
   recoverySecondsPer1000: Number(recoverySecondsPer1000.toFixed(3)),
   recovered: RECOVER,
-  dbosSagasPerSec: dbos === null ? null : Math.round(dbos),
-  sagasVsDbos: dbos === null ? null : Number((sagasPerSec / dbos).toFixed(2)),
+  dbosSagasPerSec: dbos === null ? null : Math.round(median(dbosRates)),
+  sagasVsDbos: dbos === null ? null : Number(median(ratios).toFixed(2)),
+  rounds: ROUNDS,
+  loadAverage: { start: loadAtStart, end: load() },
   notes:
     dbos === null
       ? 'DBOS not measured: @dbos-inc/dbos-sdk is not installed (npm i -D @dbos-inc/dbos-sdk).'
@@ -174,9 +213,12 @@ process.exit(0)
 /**
  * The DBOS side: one registered workflow whose steps are the same participant functions (same SQL,
  * same `once` keys, here keyed by the workflow id), checkpointed by DBOS.runStep in DBOS's system
- * database on the same server. Returns sagas per second, or null without the package.
+ * database on the same server. Null without the package.
  */
-async function runDbos(shards: Shards, systemDatabaseUrl: string): Promise<number | null> {
+async function startDbos(
+  shards: Shards,
+  systemDatabaseUrl: string,
+): Promise<{ rate(n: number): Promise<number>; shutdown(): Promise<void> } | null> {
   interface DbosApi {
     setConfig(config: Record<string, unknown>): void
     launch(): Promise<void>
@@ -227,10 +269,8 @@ async function runDbos(shards: Shards, systemDatabaseUrl: string): Promise<numbe
     { name: 'orderWorkflow' },
   )
   await DBOS.launch()
-  try {
-    await rate(200, () => workflow(nextOrder('dw')))
-    return await rate(SAGAS, () => workflow(nextOrder('d')))
-  } finally {
-    await DBOS.shutdown()
+  return {
+    rate: (n) => rate(n, () => workflow(nextOrder('d'))),
+    shutdown: () => DBOS.shutdown(),
   }
 }

@@ -10,6 +10,7 @@ import { type Directory, ServiceClient, type ServiceName } from './gateway/direc
 import type { Transport } from './gateway/transport.js'
 import { createApp, parse } from './http.js'
 import type { Infra } from './platform/infra.js'
+import { answer, mountRoutes, type Route } from './routes.js'
 import type { Product } from './schema.js'
 import { memberRoutes } from './services/member/routes.js'
 import { MemberService } from './services/member/service.js'
@@ -36,6 +37,9 @@ export interface InstanceContext {
 export interface Instance {
   readonly name: string
   readonly service: ServiceName
+  /** Its routes: mounted on `app`, or called in process by the direct transport. */
+  readonly routes: readonly Route[]
+  /** Its routes on fastify (an instance in its own process listens with it). */
   readonly app: FastifyInstance
   readonly caches: Cache<unknown>[]
   start(): Promise<void>
@@ -64,26 +68,34 @@ function internals(
   service: ServiceName,
   caches: Cache<unknown>[],
   more: () => object = () => ({}),
-) {
+): Route[] {
   const key = z.strictObject({ cache: z.string().min(1), key: z.string().min(1).max(500) })
-  return (app: FastifyInstance) => {
-    app.get('/internal/stats', async () => ({
-      instance: name,
-      service,
-      caches: caches.map((c) => c.stats()),
-      ...more(),
-    }))
-    app.get('/internal/cache/:cache/:key', async (request) => {
-      const { cache, key: k } = parse(key, request.params, 'cache probe')
-      const found = caches.find((c) => c.name === cache)
-      return found ? { instance: name, ...(await found.inspect(k)) } : { instance: name }
-    })
-    app.post('/internal/cache/:cache/:key/drop', async (request) => {
-      const { cache, key: k } = parse(key, request.params, 'cache repair')
-      await caches.find((c) => c.name === cache)?.invalidate(k)
-      return { dropped: true }
-    })
-  }
+  return [
+    {
+      method: 'GET',
+      url: '/internal/stats',
+      handler: async () =>
+        answer({ instance: name, service, caches: caches.map((c) => c.stats()), ...more() }),
+    },
+    {
+      method: 'GET',
+      url: '/internal/cache/:cache/:key',
+      handler: async ({ params }) => {
+        const { cache, key: k } = parse(key, params, 'cache probe')
+        const found = caches.find((c) => c.name === cache)
+        return answer(found ? { instance: name, ...(await found.inspect(k)) } : { instance: name })
+      },
+    },
+    {
+      method: 'POST',
+      url: '/internal/cache/:cache/:key/drop',
+      handler: async ({ params }) => {
+        const { cache, key: k } = parse(key, params, 'cache repair')
+        await caches.find((c) => c.name === cache)?.invalidate(k)
+        return answer({ dropped: true })
+      },
+    },
+  ]
 }
 
 export function productInstance(context: InstanceContext, name: string): Instance {
@@ -96,13 +108,15 @@ export function productInstance(context: InstanceContext, name: string): Instanc
   const inbox = createInbox({ shards: infra.shards, consumer: 'stock-participant' })
   let subscription: Subscription | undefined
   const caches = [cache] as Cache<unknown>[]
-  const app = productRoutes(
+  const routes = productRoutes(
     service,
     internals(name, 'product', caches, () => ({ relay: relay.stats() })),
   )
+  const app = mountRoutes(routes)
   return {
     name,
     service: 'product',
+    routes,
     app,
     caches,
     async start() {
@@ -133,10 +147,12 @@ export function memberInstance(context: InstanceContext, name: string): Instance
   const service = new MemberService(infra.shards)
   const inbox = createInbox({ shards: infra.shards, consumer: 'points-participant' })
   let subscription: Subscription | undefined
-  const app = memberRoutes(service, internals(name, 'member', []))
+  const routes = memberRoutes(service, internals(name, 'member', []))
+  const app = mountRoutes(routes)
   return {
     name,
     service: 'member',
+    routes,
     app,
     caches: [],
     async start() {
@@ -172,10 +188,12 @@ export function orderInstance(context: InstanceContext, name: string): Instance 
   const processInbox = createInbox({ shards: infra.shards, consumer: 'order-process' })
   const subscriptions: Subscription[] = []
   const caches = [productInfo] as Cache<unknown>[]
-  const app = orderRoutes(service, internals(name, 'order', caches))
+  const routes = orderRoutes(service, internals(name, 'order', caches))
+  const app = mountRoutes(routes)
   return {
     name,
     service: 'order',
+    routes,
     app,
     caches,
     async start() {
@@ -204,10 +222,12 @@ export function searchInstance(context: InstanceContext, name: string): Instance
   const inbox = createInbox({ shards: infra.search, consumer: 'search', shardKeyFor: () => 0 })
   const service = new SearchService(infra.search, inbox)
   let subscription: Subscription | undefined
-  const app = searchRoutes(service, internals(name, 'search', []))
+  const routes = searchRoutes(service, internals(name, 'search', []))
+  const app = mountRoutes(routes)
   return {
     name,
     service: 'search',
+    routes,
     app,
     caches: [],
     async start() {

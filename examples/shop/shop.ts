@@ -4,11 +4,12 @@ import { Registry } from 'prom-client'
 import { mountAdmin } from './admin.js'
 import { Directory, type ServiceName } from './gateway/directory.js'
 import { createGateway } from './gateway/gateway.js'
-import { injectTransport, type Transport } from './gateway/transport.js'
+import { directTransport, type Transport } from './gateway/transport.js'
 import { factories, type Instance } from './instances.js'
 import { migrateShop } from './migrations.js'
 import type { Infra } from './platform/infra.js'
 import { type Progress, quiet } from './progress.js'
+import type { Route } from './routes.js'
 import { seedMembers } from './services/member/service.js'
 import { seedProducts } from './services/product/service.js'
 
@@ -58,15 +59,12 @@ export async function startShop(infra: Infra, options: ShopOptions): Promise<Sho
   await prepare(infra, options.seed, progress)
   const registry = new Registry()
   const directory = Directory.of(options.instances)
-  const apps = new Map<string, FastifyInstance>()
-  const transport = injectTransport(apps)
+  const routes = new Map<string, readonly Route[]>()
+  const transport = directTransport(routes)
   const context = { infra, directory, transport, registry, l1Ttl: options.l1Ttl ?? 60_000 }
   const instances = await progress.step('services', async () => {
     const instances = directory.all().map((name) => factories[serviceOf(name)](context, name))
-    for (const instance of instances) {
-      apps.set(instance.name, instance.app)
-      await instance.app.ready()
-    }
+    for (const instance of instances) routes.set(instance.name, instance.routes)
     await Promise.all(instances.map((instance) => instance.start()))
     return instances
   })

@@ -58,22 +58,29 @@ export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
   const shardOf = (id: string) => o.coordinator ?? db.shardFor(id)
   const all = <T>(fn: (shard: number) => Promise<T>) =>
     Promise.all(Array.from({ length: db.count }, (_, i) => fn(i)))
-  const prepared = new Map<string, string>()
+  // Each statement's text with `$1` parameters and its prepared name, worked out once per text: this runs for
+  // every write of every saga.
+  const compiled = new Map<string, { text: string; name: string; order: string[] }>()
   const run = async (shard: number, sql: string, params: Record<string, unknown>) => {
-    const names = Object.keys(params)
-    const text = sql.replace(/\$([A-Z])\b/g, (_, name: string) => {
-      const index = names.indexOf(name)
-      if (index < 0) throw new Error(`saga log: no parameter $${name}`)
-      return `$${index + 1}`
-    })
-    // Named by the text (hash and length), so a name stands for one text; the parameter order follows `params`.
-    let name = prepared.get(text)
-    if (name === undefined) {
-      name = `concord_saga_${fnv1a(text).toString(36)}_${text.length}`
-      prepared.set(text, name)
+    let statement = compiled.get(sql)
+    if (statement === undefined) {
+      const order = Object.keys(params)
+      const text = sql.replace(/\$([A-Z])\b/g, (_, name: string) => {
+        const index = order.indexOf(name)
+        if (index < 0) throw new Error(`saga log: no parameter $${name}`)
+        return `$${index + 1}`
+      })
+      // Named by the text (hash and length), so a name stands for one text; the parameter order follows `params`.
+      statement = { text, name: `concord_saga_${fnv1a(text).toString(36)}_${text.length}`, order }
+      compiled.set(sql, statement)
     }
-    return (await db.execute<Record<string, unknown>>(shard, { name, text, values: Object.values(params) }))
-      .rows
+    const values = statement.order.map((name) => {
+      if (!(name in params)) throw new Error(`saga log: no parameter $${name}`)
+      return params[name]
+    })
+    return (
+      await db.execute<Record<string, unknown>>(shard, { name: statement.name, text: statement.text, values })
+    ).rows
   }
   const entries = (list: SagaLogEntry[]) =>
     JSON.stringify(
@@ -92,9 +99,9 @@ export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
            INSERT INTO concord_saga (id, name, idempotency_key, input, status, step_cursor, steps, lease_owner, lease_expires_at)
            VALUES ($I::uuid, $N, $K, $P::jsonb, $S, $C::int, $T::jsonb, $O, ${LEASE_END})
            ON CONFLICT (name, idempotency_key) DO NOTHING
-           RETURNING ${COLUMNS}
+           RETURNING id, created_at, updated_at
          ), log AS (${appendLog('ins')})
-         SELECT * FROM ins`,
+         SELECT created_at, updated_at FROM ins`,
         {
           I: saga.id,
           N: saga.name,
@@ -108,7 +115,15 @@ export function createSqlSagaLog(options: SqlSagaLogOptions): SagaLog {
           E: entries(list),
         },
       )
-      if (rows[0]) return { saga: toRecord(rows[0]), created: true }
+      // Created: the row is what was sent (the input and steps as JSON), but for the server's timestamps.
+      if (rows[0]) {
+        const record: SagaRecord = {
+          ...saga,
+          createdAt: new Date(rows[0].created_at as string),
+          updatedAt: new Date(rows[0].updated_at as string),
+        }
+        return { saga: record, created: true }
+      }
       // The id is derived from (name, key), so the saga with this key has this id, on this shard.
       const existing = await run(shard, `SELECT ${COLUMNS} FROM concord_saga WHERE id = $I::uuid`, {
         I: saga.id,

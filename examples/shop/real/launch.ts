@@ -124,6 +124,7 @@ export async function launchReal(
   closers.unshift(async () => {
     await admin?.close()
     await gateway.close()
+    await transport.close?.()
   })
   const { port } = gateway.server.address() as { port: number }
   const baseUrl = `http://127.0.0.1:${port}`

@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { createApp, notFound, parse } from '../../http.js'
+import { notFound, parse } from '../../http.js'
+import { answer, type Route } from '../../routes.js'
 import { intId } from '../../schema.js'
 import type { MemberService } from './service.js'
 
@@ -16,21 +16,28 @@ const refund = z.strictObject({
   compensationKey: z.string().min(1),
 })
 
-export function memberRoutes(
-  service: MemberService,
-  extra?: (app: FastifyInstance) => void,
-): FastifyInstance {
-  const app = createApp()
-  app.get('/members/:id', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'member id')
-    return (await service.get(id)) ?? Promise.reject(notFound(`member ${id}`))
-  })
-  app.post('/internal/points/use', async (request) =>
-    service.usePoints(parse(use, request.body, 'points use')),
-  )
-  app.post('/internal/points/refund', async (request) =>
-    service.refundPoints(parse(refund, request.body, 'refund')),
-  )
-  extra?.(app)
-  return app
+export function memberRoutes(service: MemberService, extra: readonly Route[] = []): Route[] {
+  return [
+    {
+      method: 'GET',
+      url: '/members/:id',
+      handler: async ({ params }) => {
+        const id = parse(intId, params.id, 'member id')
+        const member = await service.get(id)
+        if (!member) throw notFound(`member ${id}`)
+        return answer(member)
+      },
+    },
+    {
+      method: 'POST',
+      url: '/internal/points/use',
+      handler: async ({ body }) => answer(await service.usePoints(parse(use, body, 'points use'))),
+    },
+    {
+      method: 'POST',
+      url: '/internal/points/refund',
+      handler: async ({ body }) => answer(await service.refundPoints(parse(refund, body, 'refund'))),
+    },
+    ...extra,
+  ]
 }

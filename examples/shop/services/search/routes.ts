@@ -1,31 +1,37 @@
-import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { createApp, parse } from '../../http.js'
+import { parse } from '../../http.js'
+import { answer, type Route } from '../../routes.js'
 import { intId, type Product, searchQuery } from '../../schema.js'
 import type { SearchService } from './service.js'
 
 const repair = z.strictObject({ product: z.unknown().optional() })
 
-export function searchRoutes(
-  service: SearchService,
-  extra?: (app: FastifyInstance) => void,
-): FastifyInstance {
-  const app = createApp()
-  app.get('/internal/search/:id', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    return (await service.row(id)) ?? {}
-  })
-  // The checker's repair: re-project the row from the source of truth it read (absent: delete it).
-  app.post('/internal/search/:id/repair', async (request) => {
-    const id = parse(intId, (request.params as { id: string }).id, 'product id')
-    const { product } = parse(repair, request.body, 'repair')
-    await service.repair(product as Product | undefined, id)
-    return { repaired: true }
-  })
-  app.get('/search', async (request) => {
-    const { q, limit } = parse(searchQuery, request.query, 'search query')
-    return service.search(q, limit)
-  })
-  extra?.(app)
-  return app
+export function searchRoutes(service: SearchService, extra: readonly Route[] = []): Route[] {
+  return [
+    {
+      method: 'GET',
+      url: '/internal/search/:id',
+      handler: async ({ params }) => answer((await service.row(parse(intId, params.id, 'product id'))) ?? {}),
+    },
+    {
+      // The checker's repair: re-project the row from the source of truth it read (absent: delete it).
+      method: 'POST',
+      url: '/internal/search/:id/repair',
+      handler: async ({ params, body }) => {
+        const id = parse(intId, params.id, 'product id')
+        const { product } = parse(repair, body, 'repair')
+        await service.repair(product as Product | undefined, id)
+        return answer({ repaired: true })
+      },
+    },
+    {
+      method: 'GET',
+      url: '/search',
+      handler: async ({ query }) => {
+        const { q, limit } = parse(searchQuery, query, 'search query')
+        return answer(await service.search(q, limit))
+      },
+    },
+    ...extra,
+  ]
 }
