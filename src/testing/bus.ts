@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BusMember, InvalidationBus, ReceivedMessage } from '../cache/index.js'
 import { ClosedError } from '../errors.js'
-import { sleep, waitFor } from './wait.js'
+import { waitFor } from './wait.js'
 
 export interface BusContractOptions {
   /** Names the suite: `bus contract: <name>`. */
