@@ -15,6 +15,7 @@ import type { Product } from './schema.js'
 import { memberRoutes } from './services/member/routes.js'
 import { MemberService } from './services/member/service.js'
 import { subscribeOrderProcess, subscribeParticipant } from './services/order/choreography.js'
+import { productChanged } from './services/order/product-info.js'
 import { orderRoutes } from './services/order/routes.js'
 import { orderSaga } from './services/order/saga.js'
 import { ORDER_PRODUCT_CACHE, OrderService, type ProductInfo } from './services/order/service.js'
@@ -202,7 +203,7 @@ export function orderInstance(context: InstanceContext, name: string): Instance 
         await infra.broker.subscribe('product', 'order-service', async (event) => {
           // The invalidation is the effect: inside the handler, a failure rolls the inbox record back and
           // the event comes again. (After the commit, a failure would leave the price stale until the TTL.)
-          await inbox.handle(event, () => productInfo.invalidate(`product:${event.aggregateId}`))
+          await inbox.handle(event, () => productChanged(productInfo, event))
         }),
         ...(await subscribeOrderProcess(infra.broker, processInbox, outbox)),
       )

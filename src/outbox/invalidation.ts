@@ -26,6 +26,11 @@ export const schema = z.object({
    * record is applied once. @default 'concord-invalidator'
    */
   group: z.string().min(1).default('concord-invalidator'),
+  /**
+   * Subscriber options. By default a record is retried until its cache confirms it (no delivery limit), with a
+   * backoff of at most 2 s: a record given up on would leave L2 (and every L1 refilling from it) stale until the
+   * TTL. @default { maxDeliveries: unlimited, backoff: 100ms to 2s }
+   */
   subscribe: z.custom<SubscribeOptions>((v) => typeof v === 'object' && v !== null).optional(),
   /** Records naming a cache not in `caches`. @default console.warn */
   onUnknownCache: z.custom<(cache: string) => void>((v) => typeof v === 'function').optional(),
@@ -42,10 +47,27 @@ export interface InvalidatorOptions {
    * record is applied once. @default 'concord-invalidator'
    */
   group?: string
+  /**
+   * Subscriber options. By default a record is retried until its cache confirms it (no delivery limit), with a
+   * backoff of at most 2 s: a record given up on would leave L2 (and every L1 refilling from it) stale until the
+   * TTL. @default { maxDeliveries: unlimited, backoff: 100ms to 2s }
+   */
   subscribe?: SubscribeOptions
   /** Records naming a cache not in `caches`. @default console.warn */
   onUnknownCache?: (cache: string) => void
 }
+
+/**
+ * An invalidation fails only while its cache's L2 or bus cannot confirm it (Redis slow or down, the circuit open):
+ * the record is retried until that passes, however long, never dead-lettered after a few tries.
+ */
+const RETRY_UNTIL_APPLIED: SubscribeOptions = {
+  maxDeliveries: Number.MAX_SAFE_INTEGER,
+  backoff: { initial: 100, max: 2_000 },
+}
+
+/** Errors that say the record itself can never apply (a bad key or LSN): retrying would not help. */
+const NEVER_APPLIES = new Set(['E_INVALID_INPUT', 'E_CACHE_INVALID_KEY'])
 
 export interface Invalidator {
   /** Subscribes; resolves once the subscription is registered. */
@@ -65,6 +87,10 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   const o = parseOptions('createInvalidator', schema, options)
   const onUnknown =
     o.onUnknownCache ?? ((cache) => console.warn(`concord invalidator: unknown cache ${cache}`))
+  const onBadRecord = (cache: string, error: unknown) =>
+    console.warn(
+      `concord invalidator: a record for cache ${cache} can never apply: ${(error as Error).message}`,
+    )
   let subscription: Subscription | undefined
   let applied = 0
   return {
@@ -80,13 +106,19 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
           const target = o.caches[cache]
           if (!target) return onUnknown(cache)
           const lsn = event.headers['concord-lsn']
-          await target.invalidate(
-            keys.filter((k): k is string => typeof k === 'string'),
-            lsn ? { lsn } : {},
-          )
+          try {
+            await target.invalidate(
+              keys.filter((k): k is string => typeof k === 'string'),
+              lsn ? { lsn } : {},
+            )
+          } catch (error) {
+            // Throwing makes the broker deliver the record again after its backoff (see RETRY_UNTIL_APPLIED).
+            if (!NEVER_APPLIES.has((error as { code?: unknown })?.code as string)) throw error
+            return onBadRecord(cache, error)
+          }
           applied++
         },
-        o.subscribe,
+        { ...RETRY_UNTIL_APPLIED, ...o.subscribe },
       )
     },
     applied: () => applied,

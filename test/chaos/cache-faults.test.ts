@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { newEventId } from '../../src/broker/index.js'
 import { type Cache, type CacheOptions, createCache, InvalidationFailedError } from '../../src/cache/index.js'
+import { createMemoryBroker } from '../../src/memory/index.js'
+import { createInvalidator } from '../../src/outbox/index.js'
+import { INVALIDATION_TOPIC, INVALIDATION_TYPE } from '../../src/outbox/writer.js'
 import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import { type RedisServer, startRedis } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
@@ -43,6 +47,29 @@ function instance(id: string, extra: Partial<CacheOptions> = {}): Cache<number> 
   })
   open.push(cache as Cache<unknown>)
   return cache
+}
+
+/** Blocks Redis with a busy script for `ms`; resolves once another connection's PING goes unanswered. */
+async function blockRedis(side: Redis, watcher: Redis, ms: number): Promise<{ blocking: Promise<unknown> }> {
+  // Connected first: a connection still being set up would look like a blocked server.
+  await Promise.all([side.ping(), watcher.ping()])
+  const blocking = side.eval(
+    `local t0 = redis.call('TIME')
+       local start = t0[1] * 1000000 + t0[2]
+       while true do
+         local t = redis.call('TIME')
+         if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) * 1000 then break end
+       end
+       return 1`,
+    0,
+    ms,
+  )
+  await waitFor(() => Promise.race([watcher.ping().then(() => false), sleep(100).then(() => true)]), {
+    timeoutMs: 5000,
+    intervalMs: 0,
+    what: 'Redis blocked by the script',
+  })
+  return { blocking } // wrapped: returned bare, the caller's await would wait for the script's end
 }
 
 /** Runs writer A and reader B around `fault`, and returns the violations found. */
@@ -212,6 +239,58 @@ describe('cache under Redis faults (C1, C2, C3)', () => {
       expect(b.stats().errors.l2Timeouts).toBeGreaterThanOrEqual(1)
       expect(b.stats().bus.bypasses).toBeGreaterThanOrEqual(1)
     } finally {
+      side.disconnect()
+      watcher.disconnect()
+    }
+  }, 30_000)
+
+  it('a durable invalidation refused by an open circuit is retried until it applies, not given up on (C2)', async () => {
+    // A's circuit stays open for 3 s: longer than the broker's default 5 deliveries take at this backoff.
+    const a = instance('a', { breaker: { failures: 1, resetAfter: '3s' } })
+    const b = instance('b')
+    await waitFor(() => a.stats().bus.healthy && b.stats().bus.healthy, { what: 'healthy' })
+    await a.set('item', 4)
+    expect(await b.get('item')).toBe(4)
+    const side = new Redis(redis.url)
+    const watcher = new Redis(redis.url)
+    const broker = createMemoryBroker()
+    const invalidator = createInvalidator({
+      broker,
+      caches: { chaos: a },
+      subscribe: { backoff: [50] },
+    })
+    try {
+      const { blocking } = await blockRedis(side, watcher, 800)
+      // An L2 write that times out opens A's circuit.
+      await expect(a.invalidate('other')).rejects.toBeInstanceOf(InvalidationFailedError)
+      expect(a.stats().l2.circuit).toBe('open')
+      expect(await blocking).toBe(1)
+      // The write's own invalidation is refused without reaching Redis: L2 keeps v4, B reads it from there.
+      await expect(a.invalidate('item')).rejects.toBeInstanceOf(InvalidationFailedError)
+      await waitFor(() => b.stats().bus.healthy, { timeoutMs: 5000, what: 'B healthy again' })
+      expect(await b.get('item')).toBe(4)
+
+      // The durable record (as the relay publishes it) reaches A while its circuit is still open.
+      await invalidator.start()
+      await broker.publish(INVALIDATION_TOPIC, [
+        {
+          id: newEventId(),
+          aggregateType: 'concord-cache',
+          aggregateId: 'chaos:1',
+          aggregateVersion: 0,
+          type: INVALIDATION_TYPE,
+          payload: { cache: 'chaos', keys: ['item'] },
+          headers: {},
+          createdAt: new Date().toISOString(),
+        },
+      ])
+      await waitFor(() => invalidator.applied() === 1, { timeoutMs: 8000, what: 'record applied' })
+      expect(a.stats().l2.circuit).toBe('closed')
+      // L2 and B's L1 follow: B no longer reads v4.
+      await waitFor(async () => (await b.get('item')) === undefined, { timeoutMs: 3000, what: 'B healed' })
+    } finally {
+      await invalidator.close()
+      await broker.close()
       side.disconnect()
       watcher.disconnect()
     }

@@ -5,14 +5,14 @@ import type { RegisteredSaga, SagaEngine } from 'concord/saga'
 import { v7 as uuidv7 } from 'uuid'
 import type { ServiceClient } from '../../gateway/directory.js'
 import { HttpError } from '../../http.js'
-import type { Order, OrderStatus, PlaceOrder, Product } from '../../schema.js'
+import type { Order, OrderStatus, PlaceOrder } from '../../schema.js'
 import { placeByEvents } from './choreography.js'
+import { loadProductInfo, type ProductInfo } from './product-info.js'
 import type { OrderInput } from './saga.js'
 
 export const ORDER_PRODUCT_CACHE = 'order-products'
 
-/** What the order service keeps of a product: enough to price an order. */
-export type ProductInfo = Pick<Product, 'id' | 'name' | 'price' | 'version'>
+export type { ProductInfo }
 
 interface Row {
   id: string
@@ -87,14 +87,9 @@ export class OrderService {
     return this.shards.read(id, (q) => selectOrder(q, id), { primary: true })
   }
 
-  /** The product's info from this service's cache; a miss asks the product service. */
+  /** The product's info from this service's cache; a miss asks the product service (see loadProductInfo). */
   product(id: number): Promise<ProductInfo | undefined> {
-    return this.productInfo.getOrLoad(`product:${id}`, async () => {
-      const { status, body } = await this.products.call<Product>('GET', `/products/${id}`)
-      if (status === 404) return undefined
-      if (status !== 200) throw new Error(`product service answered ${status}`)
-      return { id: body.id, name: body.name, price: body.price, version: body.version }
-    })
+    return loadProductInfo(this.productInfo, this.products, id)
   }
 }
 
