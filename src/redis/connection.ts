@@ -136,6 +136,18 @@ export function duplicateRedis(client: RedisClient, name: string): RedisClient {
   return client.duplicate({ connectionName: name, enableAutoPipelining: false })
 }
 
+/** Where a target points, for errors and health: `redis://host:port` or the seed nodes; never credentials. */
+export function describeTarget(target: ParsedTarget): string {
+  if (target.url !== undefined) {
+    const url = new URL(target.url)
+    return `${url.protocol}//${url.hostname}:${url.port || '6379'}`
+  }
+  if (target.nodes !== undefined) return target.nodes.map((n) => `${n.host}:${n.port}`).join(',')
+  const c = target.client
+  if (c instanceof Cluster) return 'a Redis Cluster client'
+  return c ? `redis://${c.options.host ?? 'localhost'}:${c.options.port ?? 6379}` : 'redis'
+}
+
 /** Closes a connection without waiting on a server that may be gone. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   try {

@@ -11,6 +11,7 @@ import {
 } from '../broker/kit.js'
 import { ClosedError } from '../errors.js'
 import { parseOptions } from '../options.js'
+import { describeTarget } from './connection.js'
 import { createClient, streamKey, whenReady } from './streams-keys.js'
 import { type RedisStreamsBrokerOptions, redisStreamsSchema } from './streams-options.js'
 import { definePublish, publishEntries } from './streams-publish.js'
@@ -39,8 +40,9 @@ export function createRedisStreamsBroker(opts: RedisStreamsBrokerOptions): Redis
   definePublish(cmd)
   const subscriptions = new Set<Subscription>()
   let closed = false
+  const server = describeTarget(options)
   const unavailable = (operation: string, cause?: unknown) =>
-    new BrokerUnavailableError('redis-streams', operation, cause)
+    new BrokerUnavailableError('redis-streams', operation, cause, { server, lastError })
 
   /** Runs `work` once connected, all within the publish timeout; any failure is a BrokerUnavailableError. */
   const bounded = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
 import type { EventHandler, ResolvedSubscribeOptions, Subscription } from '../broker/kit.js'
 import { BrokerUnavailableError, type InboundMessage, KeyedDispatcher, StopSignal } from '../broker/kit.js'
+import { describeTarget } from './connection.js'
 import { BODY_FIELD, createClient, whenReady } from './streams-keys.js'
 import type { ResolvedRedisStreamsOptions } from './streams-options.js'
 
@@ -33,7 +34,9 @@ export function redisStreamsSubscription(params: RedisStreamsSubscriptionParams)
   const { cmd, options, key, topic, group, handler, subscribe } = params
   const consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const stop = new StopSignal()
-  const unavailable = (cause?: unknown) => new BrokerUnavailableError('redis-streams', 'subscription', cause)
+  const server = describeTarget(options)
+  const unavailable = (cause?: unknown) =>
+    new BrokerUnavailableError('redis-streams', 'subscription', cause, { server })
 
   const dispatcher = new KeyedDispatcher<InboundMessage>(topic, group, handler, subscribe, {
     ack: async (m) => void (await cmd.xack(key, group, m.id)),

@@ -49,6 +49,8 @@ describe('redis streams broker: connection faults', () => {
     expect(Date.now() - started).toBeLessThan(1_500)
     expect(failure).toBeInstanceOf(BrokerUnavailableError)
     expect((failure as BrokerUnavailableError).code).toBe('E_BROKER_UNAVAILABLE')
+    // It names the server it could not reach (and, after a colon, why), so an operator knows where to look.
+    expect(String((failure as Error).message)).toContain(`at redis://${redis.host}:${redis.port} unavailable`)
     expect(JSON.stringify({ ...(failure as object), message: String(failure) })).not.toContain('s3cret')
     // The failure is recorded (a message, not undefined), without the credentials.
     const { lastError } = broker.health()

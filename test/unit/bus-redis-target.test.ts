@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { sameRedis } from '../../src/redis/connection.js'
+import { describeTarget, sameRedis } from '../../src/redis/connection.js'
 
 describe('sameRedis (whether a tier can publish for a bus)', () => {
   it('matches standalone URLs by host and port, whatever the database', () => {
@@ -20,5 +20,23 @@ describe('sameRedis (whether a tier can publish for a bus)', () => {
     expect(sameRedis({ client }, { client })).toBe(true)
     expect(sameRedis({ client }, { client: new Redis({ lazyConnect: true }) })).toBe(false)
     expect(sameRedis({ client }, { url: 'redis://127.0.0.1:6379' })).toBe(false)
+  })
+})
+
+describe('describeTarget (the server named in errors)', () => {
+  it('names host and port, never the credentials', () => {
+    expect(describeTarget({ url: 'redis://user:s3cret@10.0.0.5:6380/2' })).toBe('redis://10.0.0.5:6380')
+    expect(describeTarget({ url: 'rediss://:pw@cache.internal' })).toBe('rediss://cache.internal:6379')
+    expect(
+      describeTarget({
+        nodes: [
+          { host: 'a', port: 1 },
+          { host: 'b', port: 2 },
+        ],
+      }),
+    ).toBe('a:1,b:2')
+    expect(
+      describeTarget({ client: new Redis({ host: 'h', port: 7, lazyConnect: true, password: 'x' }) }),
+    ).toBe('redis://h:7')
   })
 })
