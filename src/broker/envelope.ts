@@ -106,6 +106,8 @@ function quickValidate(value: unknown): EventEnvelope | undefined {
     Number.isSafeInteger(v.aggregateVersion) &&
     (v.aggregateVersion as number) >= 0 &&
     text(v.type) &&
+    // zod requires the key (its value may be anything, undefined included).
+    'payload' in v &&
     isStringRecord(v.headers) &&
     typeof v.createdAt === 'string' &&
     datetimePattern.test(v.createdAt)

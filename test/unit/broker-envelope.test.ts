@@ -110,6 +110,20 @@ describe('event envelope: the hand-written check', () => {
     },
     { requiredKeys: ['id', 'aggregateType', 'aggregateVersion', 'type', 'headers', 'createdAt'] },
   )
+  it('refuses an envelope with no payload key, as the schema does (a counterexample the property found)', () => {
+    const noPayload = {
+      id: '01a24234-9d69-77bd-b4b4-7d2d052cf568',
+      aggregateType: 'order',
+      aggregateId: 'o1',
+      aggregateVersion: 0,
+      type: 't',
+      headers: {},
+      createdAt: '2025-01-02T03:04:05.678Z',
+    }
+    expect(envelopeSchema.safeParse(noPayload).success).toBe(false)
+    expect(() => encodeEnvelope(noPayload as unknown as EventEnvelope)).toThrow(MalformedEventError)
+    expect(() => encodeEnvelope({ ...noPayload, payload: undefined } as EventEnvelope)).not.toThrow()
+  })
   it('accepts what the schema accepts, and encodes what it outputs', () => {
     fc.assert(
       fc.property(candidate, (value) => {
