@@ -142,6 +142,7 @@ try {
       redis: { host: system.redis.host, port: system.redis.port },
       searchUrl: system.searchUrl,
       products: Array.from({ length: args.products }, (_, i) => i + 1),
+      allProducts: new Set([...Array.from({ length: args.products }, (_, i) => i + 1), ...products]).size,
       count: 3,
       random: seededRandom(args.seed + 13),
     }),

@@ -51,8 +51,13 @@ export async function runCheckerPhase(options: {
   copies: Copies
   redis: { host: string; port: number }
   searchUrl: string
-  /** Live product ids (the primary's), to pick victims from and size the budget. */
+  /** Seeded product ids (never deleted), to pick victims from. */
   products: readonly number[]
+  /**
+   * Every product id the run may have left live (seeded and inserted): the pass's budget covers them all, since
+   * the shop's comparator samples from every live product, not only from the victims' range.
+   */
+  allProducts: number
   count: number
   random: () => number
 }): Promise<CheckerPhase> {
@@ -97,7 +102,7 @@ export async function runCheckerPhase(options: {
     const scheduleMs = 30_000
     const r = await call<Report>(`${options.baseUrl}/admin/consistency/check`, {
       method: 'POST',
-      body: { budget: options.products.length + 10, repair: true },
+      body: { budget: options.allProducts + 10, repair: true },
       headers: { authorization: `Bearer ${options.adminToken}` },
       timeoutMs: 120_000,
     })

@@ -16,12 +16,26 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   let delay = 0
   const sockets = new Set<Socket>()
   const pipe = (from: Socket, to: Socket) => {
-    from.on('data', (chunk) => {
-      // Order is kept: timers of equal delay fire in the order they were set.
-      if (delay === 0) to.write(chunk)
-      else setTimeout(() => to.writable && to.write(chunk), delay)
-    })
-    from.on('close', () => setTimeout(() => to.destroy(), delay))
+    // A TCP stream never reorders its bytes, so neither may the proxy: each chunk leaves no earlier than the one
+    // before it. Without this, the chunks that arrive just after the delay drops to 0 overtook those still
+    // waiting out the old delay, and Redis replies reached the wrong commands (a read answered with another
+    // read's older value, entries of "unknown format") - an artefact of the tool that looked like stale reads.
+    const queue: { due: number; act: () => void }[] = []
+    let timer: NodeJS.Timeout | undefined
+    const pump = () => {
+      timer = undefined
+      while (queue.length > 0 && queue[0]!.due <= performance.now()) queue.shift()!.act()
+      if (queue.length > 0) timer = setTimeout(pump, Math.max(1, queue[0]!.due - performance.now()))
+    }
+    const send = (act: () => void) => {
+      if (delay === 0 && queue.length === 0) return act()
+      // FIFO: a chunk is due no earlier than the one queued before it.
+      const due = Math.max(performance.now() + delay, queue.at(-1)?.due ?? 0)
+      queue.push({ due, act })
+      if (timer === undefined) timer = setTimeout(pump, Math.max(1, due - performance.now()))
+    }
+    from.on('data', (chunk) => send(() => to.writable && to.write(chunk)))
+    from.on('close', () => send(() => to.destroy()))
     from.on('error', () => to.destroy())
   }
   const server: Server = createServer((client) => {
