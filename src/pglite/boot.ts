@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 
 /**
  * PGlite's start-up cost, paid once instead of per instance. A bare `PGlite.create()` compiles pglite.wasm
@@ -52,9 +52,13 @@ export async function bootPglite(options: PgliteBootOptions = {}): Promise<PGlit
   })
 }
 
+// PGlite's own option types name the compiled modules (WebAssembly.Module): the tsconfig has no DOM lib, where
+// that namespace is declared, so the type is taken from PGlite rather than written here.
+type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
+
 interface Artifacts {
   version: string
-  modules: { pgliteWasmModule: WebAssembly.Module; initdbWasmModule: WebAssembly.Module; fsBundle: Blob }
+  modules: { pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule; fsBundle: Blob }
 }
 
 let artifacts: Promise<Artifacts> | undefined
@@ -81,9 +85,9 @@ function loadArtifacts(): Promise<Artifacts> {
 }
 
 // The tsconfig has no DOM lib, where WebAssembly's functions are declared; Node has them all the same.
-const compileWasm = (bytes: Uint8Array): Promise<WebAssembly.Module> =>
+const compileWasm = (bytes: Uint8Array): Promise<WasmModule> =>
   (
-    globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<WebAssembly.Module> } }
+    globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<WasmModule> } }
   ).WebAssembly.compile(bytes)
 
 function holdsDatabase(dataDir: string): boolean {
