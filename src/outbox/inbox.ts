@@ -16,9 +16,10 @@ export const schema = z.object({
    */
   shards: z.custom<ShardsCore>(
     (v) =>
-      typeof (v as ShardsCore)?.withTransaction === 'function' &&
-      typeof (v as ShardsCore)?.execute === 'function',
-    'a Shards',
+      (['withTransaction', 'execute', 'shardFor', 'onShard'] as const).every(
+        (m) => typeof (v as ShardsCore)?.[m] === 'function',
+      ),
+    'a Shards (withTransaction, execute, shardFor, onShard)',
   ),
   /** This consumer's name: dedup is per (consumer, event id), so two consumers each see every event once. */
   consumer: z.string().min(1).max(200),

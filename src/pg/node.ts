@@ -71,7 +71,7 @@ export interface PgNodeOptions {
   /** `application_name` shown in pg_stat_activity. @default 'concord' */
   applicationName?: string
   /**
-   * Honour `QueryOptions.prepare` (named server-side prepared statements). Turn off behind a pooler that does not
+   * Honour statement names (`{ name, text, values }`: server-side prepared statements). Turn off behind a pooler that does not
    * keep them per client (PgBouncer in transaction mode before 1.21). @default true
    */
   prepare?: boolean

@@ -9,6 +9,7 @@ import {
   orderMigrations,
   quoteChannel,
   TransactionRolledBackError,
+  textAndValues,
 } from '../db/kit.js'
 import { parseOptions } from '../options.js'
 import { bootPglite } from './boot.js'
@@ -62,9 +63,8 @@ export function createPgliteNode(options: PgliteNodeOptions = {}): NodeAdapter {
   const sessionOf = (db: PGlite): Session => ({
     async query(statement, values) {
       // PGlite has no named prepared statements to keep: a statement's name is a hint it goes without.
-      const [sql, params] =
-        typeof statement === 'string' ? [statement, values] : [statement.text, statement.values ?? values]
-      const result = await db.query<never>(sql, params)
+      const { text, values: params } = textAndValues(statement, values)
+      const result = await db.query<never>(text, params)
       // PGlite's runtime result has pg's `rowCount` (rows for SELECT, affected rows otherwise); older
       // releases only `affectedRows`, which is 0 for a SELECT.
       const rowCount =

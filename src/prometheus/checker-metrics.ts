@@ -5,7 +5,7 @@ import type { CheckerMetrics, TracerMetrics } from '../checker/index.js'
  * A metric of `registry` by name, created on first use. Two checkers (or a checker and a tracer created twice in
  * tests) on one registry share the metric instead of failing on a duplicate name.
  */
-export function metric<M>(registry: Registry, name: string, create: () => M): M {
+function metric<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create()
 }
 

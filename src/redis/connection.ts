@@ -109,7 +109,12 @@ export function openRedis(
   const options = { ...target.redisOptions, ...commandOptions(mode, name) }
   if (target.nodes) {
     return {
-      client: new Cluster(target.nodes, { redisOptions: options, clusterRetryStrategy: reconnectDelay }),
+      // A Cluster keeps its own offline queue (it forces one on every node's connection): fail-fast is set here.
+      client: new Cluster(target.nodes, {
+        redisOptions: options,
+        clusterRetryStrategy: reconnectDelay,
+        enableOfflineQueue: mode !== 'fail-fast',
+      }),
       owned: true,
     }
   }
@@ -125,15 +130,24 @@ export function openDedicated(
   name: string,
   mode: CommandMode = 'retry-once',
 ): RedisClient {
-  if (target.client === undefined) return openRedis(target, name, mode).client
-  if (target.client instanceof Cluster) return target.client.duplicate()
-  return target.client.duplicate({ ...commandOptions(mode, name), enableAutoPipelining: false })
+  return target.client ? duplicateRedis(target.client, name, mode) : openRedis(target, name, mode).client
 }
 
-/** A dedicated connection to the same server(s), for subscriptions (a subscribed connection can do nothing else). */
-export function duplicateRedis(client: RedisClient, name: string): RedisClient {
-  if (client instanceof Cluster) return client.duplicate()
-  return client.duplicate({ connectionName: name, enableAutoPipelining: false })
+/**
+ * A dedicated connection to the same server(s), for subscriptions (a subscribed connection can do nothing else).
+ * With `mode`, it also takes that mode's command options; without, it keeps the original's.
+ */
+export function duplicateRedis(client: RedisClient, name: string, mode?: CommandMode): RedisClient {
+  if (client instanceof Cluster) {
+    return mode === undefined
+      ? client.duplicate()
+      : client.duplicate(undefined, {
+          enableOfflineQueue: mode !== 'fail-fast',
+          redisOptions: commandOptions(mode, name),
+        })
+  }
+  const command = mode === undefined ? { connectionName: name } : commandOptions(mode, name)
+  return client.duplicate({ ...command, enableAutoPipelining: false })
 }
 
 /** Where a target points, for errors and health: `redis://host:port` or the seed nodes; never credentials. */

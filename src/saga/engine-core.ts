@@ -12,10 +12,10 @@ import { outcomeOf, type SagaOutcome, waitSettled } from './outcome.js'
 import { newSaga } from './transitions.js'
 import { type Lease, type SagaLogEntry, type SagaRecord, SETTLED } from './types.js'
 
-/** Saga ids are derived from (name, idempotency key), so any process finds a saga's log shard from its id. */
-/** Between tries to take a saga's lease during recovery. */
-const RECOVERY_BACKOFF: BackoffPolicy = { initial: 50, max: 1_000, factor: 2, jitter: 0.5 }
+/** Between tries of a saga log write that failed (the log unreachable): 50 ms doubling, at most 1 s. */
+const LOG_WRITE_BACKOFF: BackoffPolicy = { initial: 50, max: 1_000, factor: 2, jitter: 0.5 }
 
+/** Saga ids are derived from (name, idempotency key), so any process finds a saga's log shard from its id. */
 const SAGA_NAMESPACE = '6f1c3e52-8a7d-4c1b-9f0e-2d5a7b3c9e41'
 
 export function sagaIdFor(name: string, idempotencyKey: string): string {
@@ -143,7 +143,7 @@ export class EngineCore {
       } catch (error) {
         if (error instanceof SagaInterruptedError) throw error
         if (tryNumber >= 5) throw new SagaInterruptedError(saga.id, 'saga log unreachable', error)
-        await pause(backoffDelay(RECOVERY_BACKOFF, tryNumber), signal)
+        await pause(backoffDelay(LOG_WRITE_BACKOFF, tryNumber), signal)
       }
     }
   }

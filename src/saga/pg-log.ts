@@ -29,8 +29,8 @@ export interface SqlSagaLogOptions {
   /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
   db: SagaSql
   /**
-   * Pin every saga's log to this shard. By default a saga's log lives on the shard its id hashes to,
-   * which spreads the log's writes over all primaries. @default undefined
+   * Pin every saga's log to this shard. By default a saga's log lives on the shard the db's slot map
+   * places its id on, which spreads the log's writes over all primaries. @default undefined
    */
   coordinator?: number
 }

@@ -1,5 +1,5 @@
 import type { Queryable, ShardStatements } from '../db/kit.js'
-import { createShardMap, explainMissingTable } from '../db/kit.js'
+import { createShardMap, explainMissingTable, textAndValues } from '../db/kit.js'
 
 /**
  * The saga log's database: statements by shard (concord/db's `ShardStatements`) and the slot map that places a
@@ -43,8 +43,7 @@ export function sagaSqlFromClients(
     shardFor: (key) => map.shardFor(key),
     async execute<R>(shard: number, statement: Parameters<Queryable['query']>[0], values?: unknown[]) {
       // Named statements are left to concord/db's nodes, which know whether the connection keeps them.
-      const text = typeof statement === 'string' ? statement : statement.text
-      const params = typeof statement === 'string' ? values : (statement.values ?? values)
+      const { text, values: params } = textAndValues(statement, values)
       try {
         return await clients[shard]!.query<R>(text, params)
       } catch (error) {

@@ -247,7 +247,8 @@ export function runOutboxContract(target: OutboxContractOptions): void {
 
       const relay = createRelay({ shards, broker: chaos.broker, pollInterval: 30_000 })
       await relay.start()
-      await sleep(100) // each loop's first (empty) claim; from here only a NOTIFY wakes it
+      // Each loop's first (empty) claim is done: from here only a NOTIFY wakes it within the 30 s poll.
+      await waitFor(() => relay.stats().emptyClaims >= shards.count, { what: 'the first empty claims' })
       chaos.cure(redriven[0]!.id)
       const asked = Date.now()
       expect(await admin.redrive(redriven[0]!.id)).toBe(shards.shardFor('adm1'))

@@ -127,7 +127,7 @@ export function runTierContract({ name, create }: TierContractOptions): void {
       if (holder.kind !== 'lease') throw new Error(holder.kind)
       expect((await b.acquire(k, req())).kind).toBe('busy')
       await b.prepareWait()
-      const waiting = b.waitForFill(k, 2000)
+      const waiting = b.waitForFill(k, 10_000)
       await sleep(10)
       expect(await a.fill(k, holder.token, blob('loaded'), 60_000, req().leaseId)).toBe(true) // not the lease id
       await sleep(20)
