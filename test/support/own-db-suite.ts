@@ -153,6 +153,8 @@ export function ownDbSuite(target: OrmTarget): void {
         .lsn
       await orm.transaction((conn, insertItem) => insertItem(20).then(() => conn))
       const lsn = await readCommitLsn(pool)
+      // The adapter committed (a rolled-back insert also writes WAL, so the LSN alone would not tell).
+      expect((await pool.query('SELECT 1 FROM items WHERE id = 20')).rowCount).toBe(1)
       const { rows } = await pool.query<{ after: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS after', [
         lsn,
         before,
