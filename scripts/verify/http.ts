@@ -1,12 +1,24 @@
+import { Agent, request } from 'undici'
+
+/** The headers of an answer, by lower-case name. */
+export interface AnswerHeaders {
+  get(name: string): string | undefined
+}
+
 /** One HTTP call's outcome, timed on the verify clock. */
 export interface Call<T> {
   invoke: number
   ack: number
   status: number
   body?: T
-  headers?: Headers
+  headers?: AnswerHeaders
   error?: string
 }
+
+// undici's own request path, not `fetch`: verify's process also runs the gateway and the Redis proxy, and with
+// clients that never pause, fetch's per-call cost (Request/Response/Headers objects, an AbortSignal timer)
+// was the run's bound. Keep-alive connections, as many as the clients need.
+const agent = new Agent({ keepAliveTimeout: 10_000, connections: 128 })
 
 /**
  * A JSON call with its own timeout. Never throws: a refused connection or a timeout is status 0, so the
@@ -17,17 +29,20 @@ export async function call<T>(
   init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Call<T>> {
   const invoke = performance.now()
+  const timeout = init.timeoutMs ?? 5000
   try {
-    const response = await fetch(url, {
-      method: init.method ?? 'GET',
+    const response = await request(url, {
+      dispatcher: agent,
+      method: (init.method ?? 'GET') as 'GET',
       headers: {
         ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
         ...init.headers,
       },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      signal: AbortSignal.timeout(init.timeoutMs ?? 5000),
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
     })
-    const text = await response.text()
+    const text = await response.body.text()
     const ack = performance.now()
     let body: T | undefined
     try {
@@ -35,7 +50,14 @@ export async function call<T>(
     } catch {
       body = undefined
     }
-    return { invoke, ack, status: response.status, body, headers: response.headers }
+    const raw = response.headers
+    const headers: AnswerHeaders = {
+      get: (name) => {
+        const value = raw[name]
+        return Array.isArray(value) ? value.join(', ') : value
+      },
+    }
+    return { invoke, ack, status: response.statusCode, body, headers }
   } catch (error) {
     return { invoke, ack: performance.now(), status: 0, error: (error as Error).message }
   }

@@ -4,6 +4,7 @@ import { createPgNode } from 'concord/pg'
 import { createRedisBus, createRedisTier } from 'concord/redis'
 import { z } from 'zod'
 import type { Infra } from './infra.js'
+import { patientBroker } from './patient-broker.js'
 
 /**
  * Where the real services are, from the environment:
@@ -44,7 +45,7 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
         }),
       }
     : { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379' }
-  const broker = createNatsBroker({ servers: env.NATS_URL, prefix: 'shop' })
+  const broker = patientBroker(createNatsBroker({ servers: env.NATS_URL, prefix: 'shop' }))
   return {
     kind: 'real',
     shards,
