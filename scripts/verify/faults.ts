@@ -129,10 +129,10 @@ function injectors(
         'SIGKILL a service instance',
       ),
     'redis-latency': async (): Promise<Injection> => {
-      system.proxy.setDelay(100)
+      system.proxy.set('slow', { delayMs: 100 })
       return {
         note: '+100 ms each way between the services and Redis (TCP proxy)',
-        heal: async () => system.proxy.setDelay(0),
+        heal: async () => system.proxy.heal(),
       }
     },
   } satisfies Record<FaultName, () => Promise<Injection>>

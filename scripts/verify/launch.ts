@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import type { RealShop } from '../../examples/shop/real/launch.js'
-import type { NatsServer, PostgresServer, RedisServer } from '../../test/support/services/index.js'
-import { type DelayProxy, startDelayProxy } from './proxy.js'
+import type {
+  NatsServer,
+  PartitionProxy,
+  PostgresServer,
+  RedisServer,
+} from '../../test/support/services/index.js'
 
 /** The shop under test and the servers under it, each a handle the fault scheduler can hit. */
 export interface System {
@@ -10,7 +14,7 @@ export interface System {
   nats: NatsServer
   postgres: PostgresServer[]
   /** In front of Redis, so latency can be injected (always there: one path for every run). */
-  proxy: DelayProxy
+  proxy: PartitionProxy
   /** Shard primary URLs and the search database URL, for the final state checks. */
   shardUrls: string[]
   searchUrl: string
@@ -39,14 +43,14 @@ export async function startSystem(instances: number): Promise<System> {
       harness.startPostgres({ replica: true }),
       harness.startPostgres({ replica: true }),
     ])
-    let proxy: DelayProxy | undefined
+    let proxy: PartitionProxy | undefined
     closeServers = async () => {
       await proxy?.close()
       await Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(
         () => undefined,
       )
     }
-    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
+    proxy = await harness.startPartitionProxy({ host: redis.host, port: redis.port })
     const [search, ...shards] = await Promise.all([
       postgres[0]!.createDatabase('search'),
       ...postgres.map((pair) => pair.createDatabase('shop')),
