@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the real servers the tests spawn are installed: redis-server (+ redis-cli), PostgreSQL 15+
-# (initdb, pg_ctl, pg_basebackup), nats-server and promtool, plus chromium for the dashboard test. Installs them
+# (initdb, pg_ctl, pg_basebackup), nats-server, promtool and faketime, plus chromium for the dashboard test. Installs them
 # from Debian's packages when it can (root on Debian); otherwise stops and names the exact command.
 # Nothing is downloaded from anywhere else.
 set -euo pipefail
@@ -13,6 +13,8 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || tr
 if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ] || [ ! -x "$pg_bin/pg_basebackup" ]; then
   packages+=(postgresql)
 fi
+# faketime (libfaketime) runs a test's process with its clock off by +/- 30 s (test/chaos/clock-skew.test.ts).
+command -v faketime >/dev/null 2>&1 || packages+=(faketime)
 # promtool (scripts/check-ops.sh checks ops/prometheus) ships in Debian's prometheus package.
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 for extra in ${CONCORD_SETUP_EXTRA:-chromium}; do

@@ -11,6 +11,9 @@ export const FAULTS = [
   'nats-stop',
   'instance-kill',
   'redis-latency',
+  'partition-redis',
+  'partition-pg',
+  'partition-nats',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
 

@@ -1,4 +1,5 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
+import { partition } from './fault-partition.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
 import type { System } from './launch.js'
@@ -129,12 +130,32 @@ function injectors(
         'SIGKILL a service instance',
       ),
     'redis-latency': async (): Promise<Injection> => {
-      system.proxy.setDelay(100)
+      for (const links of system.links.values()) links.redis.set('slow', { delayMs: 100 })
       return {
         note: '+100 ms each way between the services and Redis (TCP proxy)',
-        heal: async () => system.proxy.setDelay(0),
+        heal: async () => {
+          for (const links of system.links.values()) links.redis.heal()
+        },
       }
     },
+    'partition-redis': partition(
+      system.links,
+      'redis',
+      [...copies.productInstances, ...copies.orderInstances],
+      pick,
+    ),
+    'partition-pg': partition(
+      system.links,
+      'pg',
+      [...copies.productInstances, ...copies.orderInstances, ...copies.searchInstances],
+      pick,
+    ),
+    'partition-nats': partition(
+      system.links,
+      'nats',
+      [...copies.productInstances, ...copies.orderInstances, ...copies.searchInstances],
+      pick,
+    ),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { Directory } from '../../examples/shop/gateway/directory.js'
 import type { RealShop } from '../../examples/shop/real/launch.js'
 import type { NatsServer, PostgresServer, RedisServer } from '../../test/support/services/index.js'
-import { type DelayProxy, startDelayProxy } from './proxy.js'
+import { type InstanceLinks, linkInstances } from './links.js'
 
 /** The shop under test and the servers under it, each a handle the fault scheduler can hit. */
 export interface System {
@@ -9,8 +10,11 @@ export interface System {
   redis: RedisServer
   nats: NatsServer
   postgres: PostgresServer[]
-  /** In front of Redis, so latency can be injected (always there: one path for every run). */
-  proxy: DelayProxy
+  /**
+   * Each instance's own proxies in front of Redis, NATS and every PostgreSQL server, so latency can be injected
+   * and one instance cut off (always there: one path for every run).
+   */
+  links: ReadonlyMap<string, InstanceLinks>
   /** Shard primary URLs and the search database URL, for the final state checks. */
   shardUrls: string[]
   searchUrl: string
@@ -21,15 +25,16 @@ export interface System {
 
 /**
  * Starts private servers through the test harness (Redis, NATS JetStream, three PostgreSQL primaries with
- * streaming replicas), a delay proxy in front of Redis, then the shop in real mode, one process per instance.
- * The verify tool starts the servers itself rather than letting `launchReal` do it, so that the services
- * reach Redis through the proxy.
+ * streaming replicas), each instance's own partition proxies in front of them (links.ts), then the shop in real
+ * mode, one process per instance. The verify tool starts the servers itself rather than letting `launchReal` do
+ * it, so that the instances reach them through their proxies.
  */
 export async function startSystem(instances: number): Promise<System> {
   const harness = await import('../../test/support/services/index.js')
   const { launchReal } = await import('../../examples/shop/real/launch.js')
   let started: Omit<System, 'shop' | 'close' | 'adminToken'> | undefined
   let closeServers = async () => {}
+  let linked: Awaited<ReturnType<typeof linkInstances>> | undefined
   // Handed to launchReal as a function: the servers start while the instance processes load their modules.
   const startServers = async () => {
     const [redis, nats, ...postgres] = await Promise.all([
@@ -39,39 +44,47 @@ export async function startSystem(instances: number): Promise<System> {
       harness.startPostgres({ replica: true }),
       harness.startPostgres({ replica: true }),
     ])
-    let proxy: DelayProxy | undefined
     closeServers = async () => {
-      await proxy?.close()
+      await linked?.close()
       await Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(
         () => undefined,
       )
     }
-    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
     const [search, ...shards] = await Promise.all([
       postgres[0]!.createDatabase('search'),
       ...postgres.map((pair) => pair.createDatabase('shop')),
     ])
+    const env = {
+      SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
+      SHOP_SEARCH_DB: search.primaryUrl,
+      REDIS_URL: redis.url,
+      NATS_URL: nats.url,
+    }
+    linked = await linkInstances(env, Directory.of(instances).all(), harness.startPartitionProxy)
     started = {
       redis,
       nats,
       postgres,
-      proxy,
+      links: linked.links,
       shardUrls: shards.map((db) => db.primaryUrl),
       searchUrl: search.primaryUrl,
     }
-    return {
-      SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
-      SHOP_SEARCH_DB: search.primaryUrl,
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
-      NATS_URL: nats.url,
-    }
+    // The gateway's own admin side connects directly; the instances through their links.
+    return env
   }
   try {
     // A random token, like the demo's default; verify uses the admin API only for its C8 phase. No checker or
     // tracer runs on a schedule inside the shop: their repairs would mend the very staleness verify measures.
     const adminToken = randomBytes(18).toString('base64url')
     const shop = await launchReal(
-      { port: 0, instances, seed: true, adminToken, selfCheck: false },
+      {
+        port: 0,
+        instances,
+        seed: true,
+        adminToken,
+        selfCheck: false,
+        instanceEnv: (name, env) => linked?.envs.get(name) ?? env,
+      },
       startServers,
     )
     return {

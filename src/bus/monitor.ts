@@ -162,6 +162,9 @@ export class BusMonitor {
 
   private gap(reason: string): void {
     this.counts.gaps++
+    // While unhealthy L1 is off, and the recovery flushes anyway. A gap found then (a peer silent because we are
+    // cut off too) must not signal "up": that turned L1 back on in the middle of a partition.
+    if (!this.healthy) return
     this.options.onHealth(false, reason)
     this.options.onHealth(true, reason)
   }

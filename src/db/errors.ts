@@ -71,7 +71,7 @@ export function isConnectionError(error: unknown): boolean {
     // Class 08: connection exception; 57P01-03: server shutting down or starting; 53300: too many clients.
     if (code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300') return true
   }
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+  return /Connection terminated|connection timeout|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
     error.message,
   )
 }

@@ -32,6 +32,13 @@ export const schema = z.object({
   idleTimeout: duration.prefault('30s'),
   /** Server-side `statement_timeout` for every connection; 0 turns it off. @default 0 */
   statementTimeout: duration.prefault(0),
+  /**
+   * Client-side bound on each query's answer (node-postgres `query_timeout`), which a server-side timeout cannot
+   * give when the network drops the packets (a partition): the query fails as a connection error
+   * (`ShardUnavailableError` on a primary; a read moves on) and its connection is discarded. 0 waits for
+   * ever. @default 0
+   */
+  queryTimeout: duration.prefault(0),
   /** Name in health reports and errors. @default host:port/database */
   name: z.string().min(1).optional(),
   /** `application_name` shown in pg_stat_activity. @default 'concord' */
@@ -66,6 +73,13 @@ export interface PgNodeOptions {
   idleTimeout?: Duration
   /** Server-side `statement_timeout` for every connection; 0 turns it off. @default 0 */
   statementTimeout?: Duration
+  /**
+   * Client-side bound on each query's answer (node-postgres `query_timeout`), which a server-side timeout cannot
+   * give when the network drops the packets (a partition): the query fails as a connection error
+   * (`ShardUnavailableError` on a primary; a read moves on) and its connection is discarded. 0 waits for
+   * ever. @default 0
+   */
+  queryTimeout?: Duration
   /** Name in health reports and errors. @default host:port/database */
   name?: string
   /** `application_name` shown in pg_stat_activity. @default 'concord' */
@@ -106,6 +120,7 @@ export function createPgNode(options: PgNodeOptions): NodeAdapter {
     idleTimeoutMillis: o.idleTimeout,
     application_name: o.applicationName,
     ...(o.statementTimeout > 0 ? { statement_timeout: o.statementTimeout } : {}),
+    ...(o.queryTimeout > 0 ? { query_timeout: o.queryTimeout } : {}),
   }
   const own = o.pool === undefined
   const pool = o.pool ?? new pg.Pool(config)

@@ -4,7 +4,7 @@ import { createShards, type Shards } from '../../src/db/index.js'
 import { createNatsBroker } from '../../src/nats/index.js'
 import { createOutbox, createRelay, outboxMigrations } from '../../src/outbox/index.js'
 import { createPgNode } from '../../src/pg/index.js'
-import { outOfOrder } from '../support/outbox-fixtures.js'
+import { outOfOrder, startAccountWriter } from '../support/outbox-fixtures.js'
 import { type NatsServer, sharedServices, startNats, uniqueName } from '../support/services/index.js'
 import { sleep, waitFor } from '../support/wait.js'
 
@@ -38,27 +38,8 @@ it('drains the backlog after a 10 s NATS outage: nothing lost, order per aggrega
   })
   await relay.start()
 
-  const written: string[] = []
-  const versions = new Map<string, number>()
-  let writing = true
-  const writer = (async () => {
-    while (writing) {
-      const id = `acc${written.length % 8}`
-      const v = (versions.get(id) ?? 0) + 1
-      versions.set(id, v)
-      const { result } = await shards.withTransaction(id, (tx) =>
-        outbox.add(tx, {
-          aggregateType: 'account',
-          aggregateId: id,
-          aggregateVersion: v,
-          type: 'account.moved',
-          payload: { v },
-        }),
-      )
-      written.push(result[0]!.id)
-      await sleep(10)
-    }
-  })()
+  const writer = startAccountWriter(shards, outbox)
+  const { written } = writer
 
   await waitFor(() => received.length > 20, { what: 'traffic before the outage' })
   await nats.stop()
@@ -68,8 +49,7 @@ it('drains the backlog after a 10 s NATS outage: nothing lost, order per aggrega
   const backlog = (await relay.status())[0]!.pending
   await nats.restart()
   await sleep(1_000)
-  writing = false
-  await writer
+  await writer.stop()
 
   await waitFor(() => new Set(received.map((e) => e.id)).size >= written.length, {
     timeoutMs: 30_000,

@@ -99,6 +99,19 @@ describe('bus monitor', () => {
     ])
   })
 
+  it('stays down when a peer goes silent while it is itself cut off (a partition silences both)', async () => {
+    const { m, health, wire } = monitor(30)
+    m.connected()
+    wire({ i: 'me/1', s: 0, h: 1 })
+    wire({ i: 'p/1', s: 0, h: 1 })
+    await sleep(40)
+    m.tick() // own echo and the peer both silent: one tick finds both
+    expect(m.healthy).toBe(false)
+    expect(health.slice(1)).toEqual([expect.stringMatching(/^down:bus silent/)])
+    wire({ i: 'me/1', s: 1, h: 1 })
+    expect(health.slice(1)).toEqual([expect.stringMatching(/^down:bus silent/), 'up:heartbeat echo'])
+  })
+
   it('delivers early copies at once, outside the sequence: reordered with sequenced ones, they cause no gap', () => {
     const { m, health, messages, wire } = monitor()
     wire({ i: 'me/1', s: 0, h: 1 })

@@ -25,17 +25,19 @@ export type RealEnv = z.infer<typeof realEnv>
 
 export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra {
   const max = options.pool ?? 10
+  // A partition drops packets, so only a client-side bound ends a query that will not be answered.
+  const queryTimeout = '10s'
   const shards = createShards({
     shards: env.SHOP_SHARDS.split(';').map((entry) => {
       const [primary, ...replicas] = entry.split(',')
       return {
-        primary: createPgNode({ connectionString: primary!, max }),
-        replicas: replicas.map((url) => createPgNode({ connectionString: url, max })),
+        primary: createPgNode({ connectionString: primary!, max, queryTimeout }),
+        replicas: replicas.map((url) => createPgNode({ connectionString: url, max, queryTimeout })),
       }
     }),
   })
   const search = createShards({
-    shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max }) }],
+    shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max, queryTimeout }) }],
   })
   const redis = env.REDIS_CLUSTER_NODES
     ? {

@@ -48,6 +48,8 @@ export async function launchReal(
     adminToken: string
     selfCheck?: boolean
     progress?: Progress
+    /** One instance's environment, when it differs from the shared one (verify routes each through its proxies). */
+    instanceEnv?: (instance: string, env: RealEnv) => RealEnv
   },
   /** The servers to use, or a function that starts them (run while the instance processes load). */
   given?: RealEnv | (() => Promise<RealEnv>),
@@ -75,8 +77,9 @@ export async function launchReal(
     processes.set(name, child)
     return child
   }
-  const configure = async (name: string, child: ChildProcess, env: RealEnv) => {
+  const configure = async (name: string, child: ChildProcess, shared: RealEnv) => {
     const listening = waitForLine(child, `listening ${name}`, 180_000)
+    const env = flags.instanceEnv?.(name, shared) ?? shared
     child.stdin!.end(`${JSON.stringify({ env, urls: Object.fromEntries(urls) } satisfies InstanceConfig)}\n`)
     await listening
   }

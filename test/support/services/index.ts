@@ -2,6 +2,12 @@
 // global-setup.ts is vitest's entry point and is deliberately not re-exported.
 export { uniqueName } from './names.js'
 export { type NatsServer, startNats } from './nats.js'
+export {
+  type LinkDirection,
+  type LinkMode,
+  type PartitionProxy,
+  startPartitionProxy,
+} from './partition-proxy.js'
 export { type PgNode, type PostgresServer, pgBinDir, startPostgres } from './postgres.js'
 export { type RedisServer, startRedis } from './redis.js'
 export { type RedisClusterServer, startRedisCluster } from './redis-cluster.js'
