@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { makeTempDir, removeTempDir } from './services/tempdir.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -25,7 +24,8 @@ export interface SupportChild {
  * resolution, a start in a fraction of the time on a loaded machine. `dispose()` removes it.
  */
 export async function bundleSupportScript(script: string): Promise<{ path: string; dispose(): void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'concord-bundle-'))
+  // The harness's reaper removes the dir, and kills any process still running in it, however the run ends.
+  const dir = makeTempDir('bundle')
   const path = join(dir, script.replace(/\.ts$/, '.mjs'))
   await build({
     entryPoints: [join(root, 'test/support', script)],
@@ -42,7 +42,7 @@ export async function bundleSupportScript(script: string): Promise<{ path: strin
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     },
   })
-  return { path, dispose: () => rmSync(dir, { recursive: true, force: true }) }
+  return { path, dispose: () => removeTempDir(dir) }
 }
 
 /**
@@ -61,7 +61,8 @@ export async function spawnSupportChild(
     ? [script]
     : ['--import', 'tsx', '--conditions=source', join(root, 'test/support', script)]
   const child = spawn(process.execPath, [...command, ...args], {
-    cwd: root,
+    // A bundle runs in its own dir, where the reaper finds it if this process dies without killing it.
+    cwd: isAbsolute(script) ? dirname(script) : root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
