@@ -29,6 +29,7 @@ const DEDUP_MS = 200
  * Three relay processes on the same two shards, one of them SIGKILLed `kills` times (each time at a seeded
  * point of a seeded publish call, and started again), while writers commit events of 40 aggregates. Then the
  * writers stop, the backlog drains, and every committed event must have had its effect exactly once, in order.
+ * `CONCORD_CHAOS_DEBUG=1` prints the progress (each victim's start, the drain) with elapsed times.
  */
 export async function multiRelayChaos(kind: BrokerKind, { seed, kills }: { seed: number; kills: number }) {
   const services = sharedServices()
@@ -38,11 +39,11 @@ export async function multiRelayChaos(kind: BrokerKind, { seed, kills }: { seed:
     kind === 'nats'
       ? createNatsBroker({ servers: brokerUrl, prefix, dedupWindow: DEDUP_MS, reconnectWait: 200 })
       : createRedisStreamsBroker({ url: brokerUrl, prefix, dedupWindow: DEDUP_MS, claimInterval: 500 })
+  const bundle = await bundleSupportScript('relay-chaos-child.ts')
   const { shards, urls } = await outboxShards(services.postgres, `mrelay_${kind.replace('-', '_')}`, 2)
   const broker = makeBroker()
   const consumer = await startConsumer(broker, services.postgres, `mrelay_${kind.replace('-', '_')}`)
   const children = new Set<SupportChild>()
-  const bundle = await bundleSupportScript('relay-chaos-child.ts')
   const spawnRelay = async (id: string, kill?: { at: number; point: string }) => {
     const relay = await spawnSupportChild(
       bundle.path,
