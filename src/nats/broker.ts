@@ -55,6 +55,8 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
       lastError = describe(error)
     },
     onStatus: (up) => {
+      // A lost connection is the reason publishes fail from now on, not "not connected yet" (the first connect).
+      if (connected && !up) lastError = 'connection lost, reconnecting'
       connected = up
     },
   }).then(async (nc) => {

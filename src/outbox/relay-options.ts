@@ -65,7 +65,10 @@ export const relaySchema = z.object({
    * the settle then fails, the events are published again later and reported again.
    */
   onPublished: fn<(events: EventEnvelope[], shard: number) => void>('a function').optional(),
-  /** Loop errors survived (database down, broker down); the loop backs off and goes on. @default console.warn */
+  /**
+   * Loop errors survived (database down), and the first claim of each broker outage per shard (the stats count
+   * the rest); the loop backs off and goes on. @default console.warn
+   */
   onError: fn<(error: unknown, shard: number) => void>('a function').optional(),
   /**
    * Test hook, between publish and settle (where a crash publishes twice): awaited before the rows are
@@ -125,7 +128,10 @@ export interface RelayOptions {
    * the settle then fails, the events are published again later and reported again.
    */
   onPublished?: (events: EventEnvelope[], shard: number) => void
-  /** Loop errors survived (database down, broker down); the loop backs off and goes on. @default console.warn */
+  /**
+   * Loop errors survived (database down), and the first claim of each broker outage per shard (the stats count
+   * the rest); the loop backs off and goes on. @default console.warn
+   */
   onError?: (error: unknown, shard: number) => void
   /**
    * Test hook, between publish and settle (where a crash publishes twice): awaited before the rows are

@@ -168,6 +168,8 @@ export function createRelay(options: RelayOptions): Relay {
     if (brokerDown) {
       stats.brokerUnavailable++
       stats.lastError = String((outcome.brokerError as Error)?.message ?? outcome.brokerError)
+      // Once per outage and shard: a dead broker is met by every claim (up to one a second), the stats count those.
+      if (downCount === 1) onError(outcome.brokerError, shard)
     } else if (failed.length > 0) stats.lastError = failed[failed.length - 1]!.error
     // One settle at a time per loop, in pass order: this one starts once the previous one is done.
     const settled = previous.then(async () => {

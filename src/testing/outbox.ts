@@ -273,12 +273,14 @@ export function runOutboxContract(target: OutboxContractOptions): void {
 
     it('backs off while the broker is unavailable without counting attempts, then drains everything', async () => {
       const chaos = recordingBroker()
+      const errors: { code?: string; shard: number }[] = []
       const relay = createRelay({
         shards,
         broker: chaos.broker,
         maxAttempts: 1,
         pollInterval: 20,
         brokerBackoff: { initial: 20, max: 100, factor: 2, jitter: 0.5 },
+        onError: (error, shard) => errors.push({ code: (error as { code?: string }).code, shard }),
       })
       chaos.down(true)
       await relay.start()
@@ -289,6 +291,10 @@ export function runOutboxContract(target: OutboxContractOptions): void {
       await waitFor(() => relay.stats().brokerUnavailable >= 3, { what: 'three claims with the broker down' })
       expect(chaos.published).toHaveLength(0)
       expect(relay.stats()).toMatchObject({ failedAttempts: 0, deadLettered: 0 })
+      // The outage is reported once per shard that met it, not once per claim.
+      expect(errors.length).toBeGreaterThan(0)
+      expect(errors.every((e) => e.code === 'E_BROKER_UNAVAILABLE')).toBe(true)
+      expect(new Set(errors.map((e) => e.shard)).size).toBe(errors.length)
       chaos.down(false)
       await waitFor(() => chaos.published.length === 20, { timeoutMs: 10_000, what: 'backlog drained' })
       await relay.close()
