@@ -5,15 +5,26 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Starts test/support/outbox-child.ts in `mode`; resolves with the child once it printed a line matching `ready`. */
-export async function spawnOutboxChild(
+export function spawnOutboxChild(
   mode: 'relay' | 'writer',
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 20_000,
+): Promise<{ child: ChildProcess; line: string; killed: Promise<void> }> {
+  return spawnChild('test/support/outbox-child.ts', mode, env, ready, timeoutMs)
+}
+
+/** Starts a child script (path from the repository root) in `mode`; resolves once it printed a line matching `ready`. */
+export async function spawnChild(
+  script: string,
+  mode: string,
   env: Record<string, string>,
   ready: RegExp,
   timeoutMs = 20_000,
 ): Promise<{ child: ChildProcess; line: string; killed: Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=source', join(root, 'test/support/outbox-child.ts'), mode],
+    ['--import', 'tsx', '--conditions=source', join(root, script), mode],
     { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   )
   const killed = new Promise<void>((resolve) => child.once('exit', () => resolve()))
@@ -21,7 +32,7 @@ export async function spawnOutboxChild(
     let buffered = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`outbox child (${mode}) did not print ${ready} within ${timeoutMs} ms`))
+      reject(new Error(`${script} (${mode}) did not print ${ready} within ${timeoutMs} ms`))
     }, timeoutMs)
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8')
@@ -34,7 +45,7 @@ export async function spawnOutboxChild(
     })
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
-      reject(new Error(`outbox child (${mode}) exited (${code ?? signal}) before printing ${ready}`))
+      reject(new Error(`${script} (${mode}) exited (${code ?? signal}) before printing ${ready}`))
     })
   })
   return { child, line, killed }
