@@ -6,6 +6,7 @@ import {
   type ChangeFeedOptions,
   createChangeFeed,
   FeedSlotBusyError,
+  FeedSlotMissingError,
   FeedUnavailableError,
 } from '../../src/pg/index.js'
 import { createChangeFeed as createPgliteChangeFeed } from '../../src/pglite/index.js'
@@ -177,6 +178,31 @@ describe('change feed on PostgreSQL', () => {
     await waitFor(() => !a.hasLocal('product:p1'), { what: 'eviction after takeover' })
     await second.drop()
     expect((await feed(slot).status()).slotExists).toBe(false)
+  })
+
+  it('reports a slot lost under it (as after a failover) instead of silently recreating it', async () => {
+    const slot = uniqueName('slot_m').toLowerCase()
+    const errors: unknown[] = []
+    const f = feed(slot, { onError: (error) => errors.push(error) })
+    await f.start()
+    // What a failover to a replica looks like to the feed: the server it reconnects to has no such slot.
+    await waitFor(
+      async () => {
+        await sql.query(
+          'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active',
+          [slot],
+        )
+        await sql.query('SELECT pg_drop_replication_slot($1)', [slot])
+        return true
+      },
+      { what: 'slot dropped' },
+    )
+    await waitFor(async () => (await f.status()).state === 'slot-missing', { what: 'slot-missing state' })
+    expect(errors.some((e) => e instanceof FeedSlotMissingError)).toBe(true)
+    expect((await f.status()).slotExists).toBe(false)
+    await f.close()
+    // A new feed told not to create one fails at start with the same typed error.
+    await expect(feed(slot, { createSlot: false }).start()).rejects.toBeInstanceOf(FeedSlotMissingError)
   })
 
   it('is unavailable on PGlite with a typed error', () => {
