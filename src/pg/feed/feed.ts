@@ -254,6 +254,23 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     }
   }
 
+  /** Ends the stream and waits for the loop and any batch in flight (it is not acknowledged if cut short). */
+  const stopStreaming = async () => {
+    if (closed) return
+    closed = true
+    state = 'closed'
+    wake?.()
+    await service?.stop().catch(() => {})
+    await loop?.catch(() => {})
+    await applying?.catch(() => {})
+  }
+  let sqlEnded = false
+  const endSql = async () => {
+    if (sqlEnded) return
+    sqlEnded = true
+    await sql.end().catch(() => {})
+  }
+
   return {
     start() {
       if (closed) return Promise.reject(new ClosedError(`change feed ${slot}`))
@@ -270,7 +287,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     },
 
     async status() {
-      const row = closed ? undefined : await readSlot(sql, slot).catch(() => undefined)
+      const row = sqlEnded ? undefined : await readSlot(sql, slot).catch(() => undefined)
       const lagBytes = row?.lagBytes ?? 0
       const oldest = pending[0]?.commitTime.getTime()
       const lagSeconds =
@@ -298,30 +315,19 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     },
 
     async close() {
-      if (closed) return
-      closed = true
-      state = 'closed'
-      wake?.()
-      await service?.stop().catch(() => {})
-      await loop?.catch(() => {})
-      await applying?.catch(() => {})
-      await sql.end().catch(() => {})
+      await stopStreaming()
+      await endSql()
     },
 
     async drop() {
-      const open = !closed
-      if (open) {
-        closed = true
-        state = 'closed'
-        wake?.()
-        await service?.stop().catch(() => {})
-        await loop?.catch(() => {})
-        await applying?.catch(() => {})
-      }
+      await stopStreaming()
+      // After close() the feed's own pool is ended: a short-lived one drops the slot.
+      const q = sqlEnded ? new pg.Pool({ ...connection, max: 1 }) : sql
       try {
-        await dropSlot(sql, slot, publication)
+        await dropSlot(q, slot, publication)
       } finally {
-        await sql.end().catch(() => {})
+        if (q !== sql) await q.end().catch(() => {})
+        await endSql()
       }
     },
   }

@@ -2,20 +2,23 @@ import { z } from 'zod'
 import type { Broker } from '../../broker/kit.js'
 import { type Duration, duration } from '../../options.js'
 import type { FeedCache, FeedTableMapping, FeedTransaction } from '../../outbox/kit.js'
+import { schema as nodeSchema } from '../node.js'
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
 const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$/
 const fn = <T>(what = 'a function') => z.custom<T>((v) => typeof v === 'function', what)
 
 export const schema = z.object({
-  /** `postgres://user:pass@host:port/db` of the shard's primary; or the separate fields below. */
-  connectionString: z.string().min(1).optional(),
-  host: z.string().optional(),
-  port: z.number().int().positive().optional(),
-  user: z.string().optional(),
-  password: z.string().optional(),
-  database: z.string().optional(),
-  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  // The connection to the shard's primary: the same fields as createPgNode's.
+  ...nodeSchema.pick({
+    connectionString: true,
+    host: true,
+    port: true,
+    user: true,
+    password: true,
+    database: true,
+    ssl: true,
+  }).shape,
   /** The replication slot: one per feed, and one consumer per slot at a time. @default 'concord_feed' */
   slot: z.string().regex(IDENTIFIER, 'a lower-case identifier (a-z, 0-9, _)').default('concord_feed'),
   /** The publication of the mapped tables. @default the slot's name */
