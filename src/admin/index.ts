@@ -17,6 +17,7 @@ export type {
   AdminSources,
   BrokerHealthLike,
   CacheStatsLike,
+  ChangeFeedLike,
   OutboxShardLike,
   ReplicaLag,
 } from './sources.js'

@@ -27,6 +27,8 @@ export interface AdminSources {
    * probe this instance's L1 (`httpProbe`).
    */
   inspect?: (cache: string, key: string) => Awaitable<unknown>
+  /** Change feeds (concord/pg `createChangeFeed`), their slots' lag: `async () => [await feed.status()]`. */
+  changeFeeds?: () => Awaitable<readonly ChangeFeedLike[]>
   /** More sections, shown as they are under `custom` (JSON-able values). */
   custom?: Readonly<Record<string, () => Awaitable<unknown>>>
 }
@@ -65,6 +67,19 @@ export interface OutboxShardLike {
   retrying?: number
   deadLetters: number
   oldestAgeMs: number
+}
+
+/** The part of a change feed's `status()` the status shows. */
+export interface ChangeFeedLike {
+  slot: string
+  state: string
+  slotExists: boolean
+  slotActive: boolean
+  /** WAL the slot retains, not yet acknowledged. */
+  lagBytes: number
+  lagSeconds: number
+  pending: number
+  lastError?: string
 }
 
 /** `broker.health()`. */

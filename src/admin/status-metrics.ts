@@ -74,6 +74,21 @@ export function registerStatusMetrics(registry: Registry, status: () => Promise<
   gauge('concord_sagas', 'Sagas by state', ['status'], (s) =>
     Object.entries(s.sagas ?? {}).map(([status, n]): Row => [{ status }, n]),
   )
+  gauge(
+    'concord_change_feed_lag_bytes',
+    'WAL a change feed slot retains that is not acknowledged (applied) yet',
+    ['slot'],
+    (s) => (s.changeFeeds ?? []).map((f): Row => [{ slot: f.slot }, f.lagBytes]),
+  )
+  gauge(
+    'concord_change_feed_lag_seconds',
+    'Age of the oldest change a change feed has not applied',
+    ['slot'],
+    (s) => (s.changeFeeds ?? []).map((f): Row => [{ slot: f.slot }, f.lagSeconds]),
+  )
+  gauge('concord_change_feed_streaming', '1 while a change feed streams from its slot', ['slot'], (s) =>
+    (s.changeFeeds ?? []).map((f): Row => [{ slot: f.slot }, f.state === 'streaming' ? 1 : 0]),
+  )
   gauge('concord_broker_connected', '1 while the event broker is connected', [], (s) =>
     s.broker === null ? [] : [[{}, s.broker.connected ? 1 : 0]],
   )
@@ -86,6 +101,7 @@ export function registerStatusMetrics(registry: Registry, status: () => Promise<
       caches: s.caches,
       outbox: s.outbox,
       sagas: s.sagas,
+      changeFeeds: s.changeFeeds,
       broker: s.broker,
       checker: s.checker,
       convergence: s.convergence,

@@ -5,6 +5,7 @@ import type {
   AdminSources,
   BrokerHealthLike,
   CacheStatsLike,
+  ChangeFeedLike,
   OutboxShardLike,
   ReplicaLag,
 } from './sources.js'
@@ -35,6 +36,8 @@ export interface ConsistencyStatus {
   deadLetters: number | null
   /** Sagas by state. */
   sagas: Record<string, number> | null
+  /** Change feeds (WAL invalidation) and their slots' lag. */
+  changeFeeds: ChangeFeedLike[] | null
   /** Invalidation bus health of every cache instance (from the caches' stats). */
   bus: {
     healthy: boolean
@@ -80,23 +83,25 @@ export async function collectStatus(
     }
   }
   const s = sources
-  const [replication, caches, outbox, sagas, broker, checker, convergence, custom] = await Promise.all([
-    read('replication', s.replication),
-    read('caches', s.caches),
-    read('outbox', s.outbox),
-    read('sagas', s.sagas),
-    read('broker', s.broker),
-    read(
-      'checker',
-      s.checker && (() => ({ last: s.checker!.lastReport() ?? null, totals: s.checker!.totals() })),
-    ),
-    read(
-      'convergence',
-      s.convergence &&
-        (() => ({ ...s.convergence!.stats(), recentViolations: s.convergence!.violations().slice(-10) })),
-    ),
-    readCustom(s.custom, read),
-  ])
+  const [replication, caches, outbox, sagas, broker, checker, convergence, custom, changeFeeds] =
+    await Promise.all([
+      read('replication', s.replication),
+      read('caches', s.caches),
+      read('outbox', s.outbox),
+      read('sagas', s.sagas),
+      read('broker', s.broker),
+      read(
+        'checker',
+        s.checker && (() => ({ last: s.checker!.lastReport() ?? null, totals: s.checker!.totals() })),
+      ),
+      read(
+        'convergence',
+        s.convergence &&
+          (() => ({ ...s.convergence!.stats(), recentViolations: s.convergence!.violations().slice(-10) })),
+      ),
+      readCustom(s.custom, read),
+      read('changeFeeds', s.changeFeeds),
+    ])
   const lags = (replication ?? []).map((r) => r.lagSeconds).filter((v): v is number => v !== null)
   return {
     generatedAt: new Date().toISOString(),
@@ -110,6 +115,7 @@ export async function collectStatus(
     oldestOutboxAgeMs: on(outbox, (list) => list.reduce((max, o) => Math.max(max, o.oldestAgeMs), 0)),
     deadLetters: on(outbox, (list) => list.reduce((sum, o) => sum + o.deadLetters, 0)),
     sagas: on(sagas, (counts) => ({ ...counts })),
+    changeFeeds: on(changeFeeds, (list) => list.map((f) => ({ ...f }))),
     bus: on(caches, busOf),
     broker: on(broker, (b) => ({ ...b })),
     checker,

@@ -102,3 +102,43 @@ export function isPermanentError(error: unknown): boolean {
     (error instanceof ConcordError && error.code === 'E_INVALID_INPUT')
   )
 }
+
+/**
+ * A change feed cannot run on this database: PGlite (the embedded default) has no logical decoding, and a
+ * PostgreSQL server needs `wal_level = logical` (a restart). Writes through the application stay consistent
+ * through the synchronous invalidation and the outbox; writes made any other way reach caches only at the TTL.
+ */
+export class FeedUnavailableError extends ConcordError {
+  constructor(reason: string, context: Record<string, unknown> = {}) {
+    super('E_FEED_UNAVAILABLE', `change feed unavailable: ${reason}`, { context })
+  }
+}
+
+/**
+ * The feed's replication slot is in use by another consumer (`context.pid` is its server process). One feed
+ * per slot: this one waits and takes over when that consumer goes away, or give each process its own slot.
+ */
+export class FeedSlotBusyError extends ConcordError {
+  constructor(slot: string, pid: number | undefined, cause?: unknown) {
+    super(
+      'E_FEED_SLOT_BUSY',
+      `replication slot ${slot} is in use by another consumer${pid ? ` (server pid ${pid})` : ''}; waiting for it to let go`,
+      { context: { slot, pid }, cause },
+    )
+  }
+}
+
+/**
+ * The feed's replication slot is gone: after a failover to a replica (slots are not carried to standbys before
+ * PostgreSQL 17's failover slots) or a manual drop. Changes committed since are not in any slot: create the feed
+ * again with `createSlot: true` and clear the mapped caches (or let their TTL run out) to cover the gap.
+ */
+export class FeedSlotMissingError extends ConcordError {
+  constructor(slot: string) {
+    super(
+      'E_FEED_SLOT_MISSING',
+      `replication slot ${slot} does not exist on this server (a failover, or dropped): changes since it was lost cannot be replayed; recreate it and clear the mapped caches`,
+      { context: { slot } },
+    )
+  }
+}

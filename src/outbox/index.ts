@@ -22,11 +22,21 @@ export type { EventInput } from './envelope.js'
 export {
   DeadLetterNotFoundError,
   EventDeadLetteredError,
+  FeedSlotBusyError,
+  FeedSlotMissingError,
+  FeedUnavailableError,
   HandlerFailedError,
   InvalidIdentifierError,
   InvalidTopicError,
   PoisonEventError,
 } from './errors.js'
+export type {
+  FeedCache,
+  FeedEventInput,
+  FeedTableMapping,
+  FeedTransaction,
+  RowChange,
+} from './feed.js'
 export {
   createInbox,
   type HandleContext,

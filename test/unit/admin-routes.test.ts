@@ -246,6 +246,17 @@ describe('createAdminRoutes', () => {
         sagas: () => ({ COMPLETED: 3, NEEDS_ATTENTION: 1 }),
         broker: () => ({ connected: true }),
         caches: () => [cacheStats('a', 1, 1, 1, 1, true)],
+        changeFeeds: () => [
+          {
+            slot: 'shop_feed',
+            state: 'streaming',
+            slotExists: true,
+            slotActive: true,
+            lagBytes: 4096,
+            lagSeconds: 1.5,
+            pending: 2,
+          },
+        ],
       },
       { registry, metricsAuth: 'open' },
     )
@@ -257,6 +268,9 @@ describe('createAdminRoutes', () => {
     expect(text).toContain('concord_replication_lag_seconds{shard="0",replica="0"} 0.5')
     expect(text).toContain('concord_replication_lag_bytes{shard="0",replica="0"} 128')
     expect(text).toContain('concord_outbox_pending{shard="0"} 5')
+    expect(text).toContain('concord_change_feed_lag_bytes{slot="shop_feed"} 4096')
+    expect(text).toContain('concord_change_feed_lag_seconds{slot="shop_feed"} 1.5')
+    expect(text).toContain('concord_change_feed_streaming{slot="shop_feed"} 1')
     expect(text).toContain('concord_outbox_oldest_age_seconds{shard="0"} 2.5')
     expect(text).toContain('concord_outbox_dead_letters{shard="0"} 1')
     expect(text).toContain('concord_sagas{status="NEEDS_ATTENTION"} 1')

@@ -22,6 +22,7 @@ import type { InboxOptions, schema as InboxOptionsSchema } from '../../src/outbo
 import type { InvalidatorOptions, schema as InvalidatorOptionsSchema } from '../../src/outbox/invalidation.js'
 import type { RelayOptions, relaySchema as RelayOptionsSchema } from '../../src/outbox/relay-options.js'
 import type { OutboxOptions, schema as OutboxOptionsSchema } from '../../src/outbox/writer.js'
+import type { ChangeFeedOptions, schema as ChangeFeedOptionsSchema } from '../../src/pg/feed/options.js'
 import type { PgNodeOptions, schema as PgNodeOptionsSchema } from '../../src/pg/node.js'
 import type { RedisBusOptions, schema as RedisBusOptionsSchema } from '../../src/redis/bus.js'
 import type {
@@ -66,6 +67,7 @@ const checked = {
   CheckerOptions: inStep<CheckerOptions, typeof CheckerOptionsSchema>(),
   ConvergenceTracerOptions: inStep<ConvergenceTracerOptions, typeof ConvergenceTracerOptionsSchema>(),
   CacheOptions: inStep<CacheOptions, typeof CacheOptionsSchema>(),
+  ChangeFeedOptions: inStep<ChangeFeedOptions, typeof ChangeFeedOptionsSchema>(),
   PgNodeOptions: inStep<PgNodeOptions, typeof PgNodeOptionsSchema>(),
   SubscribeOptions: inStep<SubscribeOptions, typeof SubscribeOptionsSchema>(),
   NatsBrokerOptions: inStep<NatsBrokerOptions, typeof NatsBrokerOptionsSchema>(),
@@ -79,6 +81,6 @@ const checked = {
 
 describe('option types', () => {
   it('match their schemas (checked by the compiler; see inStep)', () => {
-    expect(Object.keys(checked)).toHaveLength(19)
+    expect(Object.keys(checked)).toHaveLength(20)
   })
 })

@@ -11,7 +11,7 @@ const src = join(root, 'src')
 
 const PEERS: Record<string, RegExp> = {
   redis: /^ioredis$/,
-  pg: /^pg$/,
+  pg: /^(pg|pg-logical-replication)$/,
   pglite: /^@electric-sql\/pglite/,
   nats: /^@nats-io\//,
   prometheus: /^prom-client$/,
@@ -23,7 +23,7 @@ const PEERS: Record<string, RegExp> = {
   admin: /^(fastify|prom-client)$/,
 }
 const PEER_NAMES =
-  /^(ioredis|pg|@electric-sql\/pglite|@nats-io\/.*|prom-client|msgpackr|fastify|kysely|drizzle-orm.*|knex)$/
+  /^(ioredis|pg|pg-logical-replication|@electric-sql\/pglite|@nats-io\/.*|prom-client|msgpackr|fastify|kysely|drizzle-orm.*|knex)$/
 const DEPENDENCIES = new Set(['zod', 'lru-cache', 'uuid'])
 
 function sources(dir: string): string[] {

@@ -64,8 +64,12 @@ function runAs(): RunAs | undefined {
   return postgresUser
 }
 
-/** Small, fast and disposable: nothing here needs to survive a power cut. */
-function serverSettings(port: number, socketDir: string): string[] {
+/**
+ * Small, fast and disposable: nothing here needs to survive a power cut. A primary runs with
+ * `wal_level = logical`, so change feeds (concord/pg's createChangeFeed) can decode its WAL; a replica keeps
+ * `replica` (hot standbys only need the primary's level to be at least that).
+ */
+function serverSettings(port: number, socketDir: string, role: 'primary' | 'replica'): string[] {
   const settings: Record<string, string | number> = {
     port,
     listen_addresses: LOOPBACK,
@@ -74,8 +78,10 @@ function serverSettings(port: number, socketDir: string): string[] {
     max_connections: 100,
     fsync: 'off',
     full_page_writes: 'off',
-    wal_level: 'replica',
-    max_wal_senders: 5,
+    wal_level: role === 'primary' ? 'logical' : 'replica',
+    // The replica's stream, pg_basebackup's, and a few change feeds' (one slot and one sender each).
+    max_wal_senders: 10,
+    max_replication_slots: 10,
     hot_standby: 'on',
     huge_pages: 'off',
     // A replica that lost its primary (restart/kill in a fault test) retries quickly.
@@ -110,7 +116,11 @@ class Node implements PgNode {
     const logFile = join(this.baseDir, `${this.what}.log`)
     const server = spawnServer({
       command: join(pgBinDir(), 'postgres'),
-      args: ['-D', this.dataDir, ...serverSettings(this.port, this.baseDir)],
+      args: [
+        '-D',
+        this.dataDir,
+        ...serverSettings(this.port, this.baseDir, this.what === 'replica' ? 'replica' : 'primary'),
+      ],
       logFile,
       cwd: this.baseDir,
       env: pgEnv(this.baseDir),
