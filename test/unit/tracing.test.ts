@@ -8,8 +8,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createCache } from '../../src/cache/index.js'
 import { TRACE_CHANNELS, type TraceMessage } from '../../src/index.js'
-import { createMemoryBroker, createMemoryTier } from '../../src/memory/index.js'
+import { createMemoryBroker, createMemorySagaLog, createMemoryTier } from '../../src/memory/index.js'
 import { createOtelInstrumentation } from '../../src/otel/index.js'
+import { createSagaEngine, defineSaga } from '../../src/saga/index.js'
 import { orderEvent } from '../support/broker-events.js'
 import { waitFor } from '../support/wait.js'
 
@@ -103,6 +104,55 @@ describe('TracingChannel events', () => {
     } finally {
       tap.close()
       await broker.close()
+    }
+  })
+
+  it('reports each saga step attempt and each compensation, failures with their error', async () => {
+    const steps = listen(TRACE_CHANNELS.sagaStep)
+    const compensations = listen(TRACE_CHANNELS.sagaCompensate)
+    const fast = { attempts: 2, backoff: 1, maxBackoff: 1, timeout: 1_000 }
+    const engine = createSagaEngine({
+      log: createMemorySagaLog(),
+      lease: 1_000,
+      action: fast,
+      forward: fast,
+      compensation: fast,
+    })
+    try {
+      const saga = engine.register(
+        defineSaga('order', [
+          { name: 'reserve', action: async () => 'r', compensate: async () => {} },
+          {
+            name: 'charge',
+            action: async () => {
+              throw new Error('card declined')
+            },
+            compensate: async () => {},
+          },
+        ]),
+      )
+      const outcome = await saga.run({}, { idempotencyKey: 'traced-1' })
+      expect(outcome.status).toBe('COMPENSATED')
+      expect(steps.started).toEqual(['step order.reserve', 'step order.charge', 'step order.charge'])
+      expect(steps.ended[0]!.attributes).toEqual({
+        'concord.saga.name': 'order',
+        'concord.saga.id': outcome.id,
+        'concord.saga.step': 'reserve',
+        'concord.saga.phase': 'action',
+      })
+      expect(steps.ended.slice(1).map((m) => (m.error as Error).message)).toEqual([
+        'card declined',
+        'card declined',
+      ])
+      expect(compensations.started).toEqual(['compensate order.charge', 'compensate order.reserve'])
+      expect(compensations.ended.map((m) => m.attributes['concord.saga.phase'])).toEqual([
+        'compensate',
+        'compensate',
+      ])
+    } finally {
+      steps.close()
+      compensations.close()
+      await engine.close()
     }
   })
 
