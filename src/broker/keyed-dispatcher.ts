@@ -1,4 +1,5 @@
 import { backoffDelay } from '../backoff.js'
+import { traced } from '../tracing.js'
 import { decodeEnvelope, type EventEnvelope, orderingKey } from './envelope.js'
 import { DeliveryLimitError, type MalformedEventError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './subscribe-options.js'
@@ -20,6 +21,8 @@ export interface MessageSettler<M extends InboundMessage> {
   keepAlive(messages: M[]): Promise<void>
   /** Gives unsettled messages back (on close) so the group receives them again soon. */
   release(messages: M[]): Promise<void>
+  /** The broker's `messaging.system` for consumer spans (`nats`, `redis`, `memory`). */
+  readonly system?: string
 }
 
 interface Held<M> {
@@ -151,7 +154,7 @@ export class KeyedDispatcher<M extends InboundMessage> {
       this.counts.delivered++
       let failure: { error: unknown } | undefined
       try {
-        await this.handler(entry.event, { deliveryCount: attempt, redelivered: attempt > 1 })
+        await this.handle(entry.event, message, attempt)
       } catch (error) {
         failure = { error }
       } finally {
@@ -166,6 +169,28 @@ export class KeyedDispatcher<M extends InboundMessage> {
       if (attempt >= max) return this.deadLetter(entry, 'max-deliveries', failure.error, attempt)
       if (!(await this.sleep(backoffDelay(this.options.backoff, attempt)))) return false
     }
+  }
+
+  /** One handler call, as a consumer span (`process <topic>`) continuing the event's trace. */
+  private handle(event: EventEnvelope, message: M, attempt: number): Promise<void> {
+    const init = {
+      name: `process ${this.topic}`,
+      kind: 'consumer' as const,
+      attributes: {
+        'messaging.system': this.settler.system ?? 'concord',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': this.topic,
+        'messaging.consumer.group.name': this.group,
+        'messaging.message.id': event.id,
+        'messaging.message.delivery_count': attempt,
+        'concord.broker.message_id': message.id,
+      },
+      parent: event.headers.traceparent,
+    }
+    return traced('brokerProcess', init, () =>
+      this.handler(event, { deliveryCount: attempt, redelivered: attempt > 1 }),
+    )
   }
 
   private async deadLetter(

@@ -74,6 +74,8 @@ export interface BrokerHealth {
  *   `onDeadLetter` and is acknowledged; the subscriber goes on.
  */
 export interface Broker {
+  /** What the broker is, as OpenTelemetry's `messaging.system` names it (`nats`, `redis`, ...), for spans. */
+  readonly system?: string
   /**
    * Publishes events to `topic` in order; resolves once the broker has durably accepted every one.
    * Duplicate ids are accepted and dropped by the broker.

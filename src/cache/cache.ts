@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { BusMember, EarlyDelivery, ReceivedMessage } from '../bus/kit.js'
 import { ClosedError, InvalidInputError, SerializationError } from '../errors.js'
 import { parseOptions } from '../options.js'
+import { type SpanRecorder, traced, tracing } from '../tracing.js'
 import {
   type CacheOptions,
   cacheOptionsSchema,
@@ -15,7 +16,7 @@ import { L2Guard } from './guard.js'
 import type { Loader } from './lease.js'
 import { LocalState } from './local.js'
 import { isLsn } from './lsn.js'
-import { type ParsedEntryOptions, ReadPath } from './read-path.js'
+import { type ParsedEntryOptions, ReadPath, served } from './read-path.js'
 import { RecentWrites } from './recent-writes.js'
 import { type CacheStats, newCounters, snapshot } from './stats.js'
 import type { Announcement, L2Tier } from './tier.js'
@@ -98,6 +99,7 @@ export class Cache<T> {
    * value is served; otherwise the loader's error is thrown. Cache faults never reach the caller.
    */
   getOrLoad(key: string, loader: Loader<T>, options?: EntryOptions): Promise<T> {
+    if (tracing('cacheGetOrLoad')) return this.tracedGetOrLoad(key, loader, options)
     if (this.local.on) {
       const entry = this.local.l1!.get(key)
       if (entry !== undefined && entry.expiresAt > Date.now()) {
@@ -106,6 +108,26 @@ export class Cache<T> {
       }
     }
     return this.miss(key, loader, options) as Promise<T>
+  }
+
+  /** `getOrLoad` as a span and `concord.cache.getOrLoad` channel events (docs/guides/tracing.md). */
+  private tracedGetOrLoad(key: string, loader: Loader<T>, options: EntryOptions | undefined): Promise<T> {
+    const init = {
+      name: `getOrLoad ${this.name}`,
+      kind: 'internal' as const,
+      attributes: { 'cache.name': this.name, 'cache.key': key },
+    }
+    return traced('cacheGetOrLoad', init, async (span) => {
+      if (this.local.on) {
+        const entry = this.local.l1!.get(key)
+        if (entry !== undefined && entry.expiresAt > Date.now()) {
+          this.counters.l1Hits++
+          served(span, 'l1')
+          return entry.promise as Promise<T>
+        }
+      }
+      return (await this.miss(key, loader, options, span)) as T
+    })
   }
 
   /** The cached value (L1, else L2), or `undefined`. Never loads. */
@@ -261,7 +283,12 @@ export class Cache<T> {
 
   // ---- internals ----
 
-  private miss(key: string, loader: Loader<T>, options: EntryOptions | undefined): Promise<unknown> {
+  private miss(
+    key: string,
+    loader: Loader<T>,
+    options: EntryOptions | undefined,
+    span?: SpanRecorder,
+  ): Promise<unknown> {
     try {
       this.open(key)
     } catch (error) {
@@ -269,14 +296,17 @@ export class Cache<T> {
     }
     if (this.local.on) this.counters.l1Misses++
     const existing = this.local.flights.get(key)
-    if (existing) return existing.promise
+    if (existing) {
+      span?.set('cache.tier', 'flight')
+      return existing.promise
+    }
     let entry: ParsedEntryOptions
     try {
       entry = options === undefined ? undefined : entryOptionsSchema.parse(options)
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.reads.start(key, loader as Loader<unknown>, entry) // registers the flight, and ends it
+    return this.reads.start(key, loader as Loader<unknown>, entry, span) // registers the flight, and ends it
   }
 
   /**

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { SpanRecorder } from '../tracing.js'
 import { blobExpiry } from './envelope.js'
 import { LoadTimeoutError } from './errors.js'
 import type { L2Guard } from './guard.js'
@@ -25,6 +26,8 @@ export interface Flight {
   fenced: boolean
   generation: number
   tags: readonly string[] | undefined
+  /** The `getOrLoad` span this flight reports to, when tracing is on (see src/tracing.ts). */
+  trace: SpanRecorder | undefined
 }
 
 /** The outcome of asking L2 before loading: a blob to use, or what to load with (token, LSN, lease). */

@@ -40,6 +40,7 @@ export class LocalState {
       fenced: false,
       generation: this.generation,
       tags,
+      trace: undefined,
     }
     this.flights.set(key, flight)
     return flight

@@ -1,3 +1,4 @@
+import type { SpanRecorder } from '../tracing.js'
 import type { entryOptionsSchema, ParsedCacheOptions } from './cache-options.js'
 import { decode, type Envelope, encode } from './envelope.js'
 import type { L2Guard, Watcher } from './guard.js'
@@ -36,10 +37,16 @@ export class ReadPath {
    * its promise, which ends it when settled. With the circuit closed the L2 read is one promise (`L2Read`, also
    * the flight): a fresh hit settles it straight from the tier's reply; anything else continues in `load`.
    */
-  start(key: string, loader: Loader<unknown>, entry: ParsedEntryOptions): Promise<unknown> {
+  start(
+    key: string,
+    loader: Loader<unknown>,
+    entry: ParsedEntryOptions,
+    trace: SpanRecorder | undefined,
+  ): Promise<unknown> {
     const { d } = this
     if (d.l2 !== undefined && d.guard.state === 'closed' && !d.recent.distrustsL2(key)) {
       const read = new L2Read(this, key, loader, entry, d.local.generation)
+      read.trace = trace
       d.local.addFlight(key, read)
       opening = read
       read.promise = new Promise(capture)
@@ -47,6 +54,7 @@ export class ReadPath {
       return read.promise
     }
     const flight = d.local.startFlight(key, entry?.tags)
+    flight.trace = trace
     flight.promise = this.load(key, loader, entry, flight, true, undefined)
     return flight.promise
   }
@@ -74,6 +82,7 @@ export class ReadPath {
           if (readFirst) {
             const found = await this.readL2(key)
             if (found && found.expiresAt > Date.now()) {
+              if (flight.trace) served(flight.trace, 'l2')
               d.local.fill(key, found, flight, d.o.grace, flight.tags)
               return found.value
             }
@@ -96,6 +105,8 @@ export class ReadPath {
           if (start.kind === 'blob') {
             const envelope = this.decode(start.blob)
             if (envelope && envelope.expiresAt > Date.now()) {
+              // Another instance's load, waited for under its lease.
+              if (flight.trace) served(flight.trace, 'l2')
               d.local.fill(key, envelope, flight, d.o.grace, flight.tags)
               return envelope.value
             }
@@ -107,6 +118,7 @@ export class ReadPath {
         }
       }
       d.counters.loads++
+      if (flight.trace) served(flight.trace, 'loader')
       let value: unknown
       try {
         value = await runLoader(loader, key, d.recent.minLsn(key, lsn), d.o.loadTimeout)
@@ -115,6 +127,7 @@ export class ReadPath {
         if (leaseId) this.release(full, leaseId)
         const fallback = this.graceValue(key, stale)
         if (fallback) {
+          flight.trace?.set('cache.stale_served', true)
           d.counters.graceServed++
           return fallback.value
         }
@@ -184,6 +197,7 @@ export class ReadPath {
         if (!stored) {
           // An invalidation replaced the token while we loaded: our value may predate it (C3).
           d.counters.fencedL2++
+          flight.trace?.event('cache.fill.rejected', { 'cache.fence.reason': 'l2-token' })
           return
         }
       } catch (error) {
@@ -191,6 +205,11 @@ export class ReadPath {
       }
     }
     d.local.fill(key, envelope, flight, grace, entry?.tags)
+    if (flight.trace) {
+      // A local invalidation while loading keeps the value out of L1 (the flight is fenced).
+      if (flight.fenced) flight.trace.event('cache.fill.rejected', { 'cache.fence.reason': 'invalidated' })
+      else flight.trace.event('cache.fill', { 'cache.fill.l2': token !== undefined })
+    }
   }
 
   private release(full: string, leaseId: string): void {
@@ -223,6 +242,7 @@ export class ReadPath {
 class L2Read implements Watcher<Buffer | undefined | null>, Flight {
   promise: Promise<unknown> = undefined as unknown as Promise<unknown>
   fenced = false
+  trace: SpanRecorder | undefined = undefined
   readonly tags: readonly string[] | undefined
   resolve: (value: unknown) => void = noop
   reject: (error: unknown) => void = noop
@@ -254,6 +274,7 @@ class L2Read implements Watcher<Buffer | undefined | null>, Flight {
       const now = Date.now()
       const envelope = this.path.counted(blob, now)
       if (envelope !== undefined && envelope.expiresAt > now) {
+        if (this.trace) served(this.trace, 'l2')
         d.local.fill(this.key, envelope, this, d.o.grace, this.tags)
         d.local.endFlight(this.key, this)
         this.resolve(envelope.value)
@@ -293,6 +314,12 @@ class L2Read implements Watcher<Buffer | undefined | null>, Flight {
 }
 
 const noop = (): void => {}
+
+/** Where a traced `getOrLoad` got its value (docs/guides/tracing.md: `cache.tier`, `cache.hit`). */
+export function served(span: SpanRecorder, tier: 'l1' | 'l2' | 'loader'): void {
+  span.set('cache.tier', tier)
+  span.set('cache.hit', tier !== 'loader')
+}
 /** The `L2Read` whose promise is being made: `capture` (one executor for all, not a closure per read) fills it in. */
 let opening: L2Read | undefined
 function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {

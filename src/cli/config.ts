@@ -14,11 +14,19 @@ import { CliConfigError } from './errors.js'
  * | NATS servers   | `--nats <url>`      | `CONCORD_NATS_URL`                      | `nats: { servers, prefix? }` |
  * | admin token    | `--token <t>`       | `CONCORD_ADMIN_TOKEN`                   | `admin: { token }`      |
  * | admin port     | `--port <n>`        | `CONCORD_PORT`                          | `admin: { port, host? }` |
+ * | invalidated caches | `--invalidate a,b` (relay) | `CONCORD_INVALIDATE` (comma-separated) | `invalidator: { caches }` |
+ * | their Redis    | `--redis <url>` (relay) | `CONCORD_REDIS_URL`                 | `invalidator: { redis, tierPrefix?, busPrefix? }` |
  */
 export interface CliConfig {
   shards?: { primary: string; replicas?: string[] }[]
   nats?: { servers: string | string[]; prefix?: string }
   admin?: { token?: string; port?: number; host?: string }
+  /**
+   * The relay process also runs the invalidator for these caches (by the names writers give `addInvalidation`),
+   * on their Redis L2 tier and bus: the prefixes must be the application's (default those of
+   * `createRedisTier` and `createRedisBus`).
+   */
+  invalidator?: { caches: string[]; redis: string; tierPrefix?: string; busPrefix?: string }
 }
 
 const url = z.string().min(1)
@@ -40,6 +48,15 @@ export const cliConfigSchema = z
       })
       .strict()
       .optional(),
+    invalidator: z
+      .object({
+        caches: z.array(z.string().min(1)).min(1),
+        redis: url,
+        tierPrefix: z.string().optional(),
+        busPrefix: z.string().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 
@@ -58,7 +75,15 @@ export const CONNECTION_FLAGS = {
 } as const
 
 export interface ConfigInput {
-  flags: { config?: string; shard?: string[]; nats?: string; token?: string; port?: string }
+  flags: {
+    config?: string
+    shard?: string[]
+    nats?: string
+    token?: string
+    port?: string
+    invalidate?: string
+    redis?: string
+  }
   env: Record<string, string | undefined>
   cwd: string
 }
@@ -71,6 +96,19 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): CliConfig {
   if (shards !== undefined && shards.length > 0) config.shards = shards.map((primary) => ({ primary }))
   const nats = flags.nats ?? env.CONCORD_NATS_URL
   if (nats) config.nats = { ...config.nats, servers: nats }
+  const caches = list(flags.invalidate ?? env.CONCORD_INVALIDATE)
+  const redis = flags.redis ?? env.CONCORD_REDIS_URL
+  if (caches !== undefined || redis) {
+    const invalidator = { ...config.invalidator } as Partial<NonNullable<CliConfig['invalidator']>>
+    if (caches !== undefined) invalidator.caches = caches
+    if (redis) invalidator.redis = redis
+    if (invalidator.caches === undefined || invalidator.redis === undefined) {
+      throw new CliConfigError(
+        'the invalidator needs both its caches (--invalidate, CONCORD_INVALIDATE) and their Redis (--redis, CONCORD_REDIS_URL)',
+      )
+    }
+    config.invalidator = invalidator as NonNullable<CliConfig['invalidator']>
+  }
   const token = flags.token ?? env.CONCORD_ADMIN_TOKEN
   const port = flags.port ?? env.CONCORD_PORT
   if (token !== undefined || port !== undefined) {

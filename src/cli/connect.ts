@@ -36,6 +36,32 @@ export async function connectBroker(config: CliConfig) {
   })
 }
 
+/**
+ * The caches the relay process invalidates: L2 (Redis) and every instance's L1 (the Redis bus), no L1 of its own.
+ * `close` closes them.
+ */
+export async function connectInvalidatedCaches(invalidator: NonNullable<CliConfig['invalidator']>) {
+  const { createRedisBus, createRedisTier } = await load(() => import('../redis/index.js'), 'ioredis')
+  const { createCache } = await import('../cache/index.js')
+  const l2 = createRedisTier({
+    url: invalidator.redis,
+    ...(invalidator.tierPrefix !== undefined && { prefix: invalidator.tierPrefix }),
+  })
+  const bus = createRedisBus({
+    url: invalidator.redis,
+    ...(invalidator.busPrefix !== undefined && { prefix: invalidator.busPrefix }),
+  })
+  const caches = Object.fromEntries(
+    invalidator.caches.map((name) => [name, createCache({ name, l1: false, l2, bus })]),
+  )
+  return {
+    caches,
+    async close() {
+      await Promise.all(Object.values(caches).map((c) => c.close()))
+    },
+  }
+}
+
 async function load<M>(importer: () => Promise<M>, packages: string): Promise<M> {
   try {
     return await importer()

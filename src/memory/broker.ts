@@ -66,6 +66,7 @@ export function createMemoryBroker(opts?: MemoryBrokerOptions): MemoryBroker {
   }
 
   return {
+    system: 'memory',
     async publish(topic: string, events: EventEnvelope[]): Promise<void> {
       if (closed) throw new ClosedError('memory broker')
       checkName('topic', topic)
@@ -115,6 +116,7 @@ function memorySubscription(
 ): Subscription {
   const options = parseSubscribeOptions('createMemoryBroker.subscribe', opts)
   const dispatcher = new KeyedDispatcher<MemoryMessage>(topic, groupName, handler, options, {
+    system: 'memory',
     ack: async (m) => group.ack(m.seq),
     keepAlive: async () => {}, // a live memory subscriber cannot lose its messages to another
     release: async (ms) => group.release(ms.map((m) => m.seq)),

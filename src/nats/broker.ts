@@ -97,6 +97,7 @@ export function createNatsBroker(opts: NatsBrokerOptions): Broker {
   }
 
   return {
+    system: 'nats',
     async publish(topic: string, events: EventEnvelope[]): Promise<void> {
       checkName('topic', topic)
       const encoded = events.map((event) => ({ event, data: encodeEnvelope(event) }))

@@ -30,6 +30,7 @@ export interface NatsSubscriptionParams {
 export function natsSubscription(params: NatsSubscriptionParams): Subscription {
   const { nc, js, stream, topic, group, handler, options, ensure } = params
   const dispatcher = new KeyedDispatcher<NatsMessage>(topic, group, handler, options, {
+    system: 'nats',
     ack: async (m) => m.msg.ack(),
     keepAlive: async (ms) => {
       for (const m of ms) m.msg.working()

@@ -4,6 +4,7 @@ import type { EventEnvelope } from '../broker/kit.js'
 import type { Connection, Queryable, ShardsCore, Tx } from '../db/kit.js'
 import { assertConnection, explainMissingTable } from '../db/kit.js'
 import { type Duration, durationMs, parseOptions } from '../options.js'
+import { activeTraceparent, traced } from '../tracing.js'
 import { assertEnvelope } from './envelope.js'
 import { EventDeadLetteredError, HandlerFailedError, isPermanentError } from './errors.js'
 import { describe } from './publish.js'
@@ -234,10 +235,9 @@ export function createInbox(options: InboxOptions): Inbox {
           const next = await mark(tx, event.id)
           if (next === null) return { duplicate: true as const }
           attempt = next
-          const value = await handler(tx, event, {
-            traceparent: childTraceparent(event.headers?.traceparent),
-            attempt,
-          })
+          const value = await traced('inboxHandle', handleSpan(o.consumer, event, attempt), () =>
+            handler(tx, event, { traceparent: handlerTraceparent(event), attempt }),
+          )
           if (attempt > 1) await clearAttempts(tx, event.id)
           return { duplicate: false as const, value }
         })
@@ -274,7 +274,9 @@ export function createInbox(options: InboxOptions): Inbox {
           return { status: 'duplicate' }
         }
         attempt = next
-        const result = await fn(event, { traceparent: childTraceparent(event.headers?.traceparent), attempt })
+        const result = await traced('inboxHandle', handleSpan(o.consumer, event, attempt), () =>
+          fn(event, { traceparent: handlerTraceparent(event), attempt }),
+        )
         if (attempt > 1) await clearAttempts(tx, event.id)
         await tx.query('RELEASE SAVEPOINT concord_inbox')
         return { status: 'processed', result }
@@ -364,4 +366,25 @@ function safeJson(value: unknown): string {
   } catch {
     return JSON.stringify(String(value))
   }
+}
+
+/** The inbox's span around a handler call: a child of the broker's `process` span when there is one. */
+function handleSpan(consumer: string, event: EventEnvelope, attempt: number) {
+  return {
+    name: `handle ${consumer}`,
+    kind: 'internal' as const,
+    attributes: {
+      'concord.inbox.consumer': consumer,
+      'messaging.message.id': event.id,
+      'concord.inbox.attempt': attempt,
+      'db.system.name': 'postgresql',
+    },
+    // Called outside a broker's span (a replay, a test): the event's own trace is the parent.
+    parent: activeTraceparent() === undefined ? event.headers?.traceparent : undefined,
+  }
+}
+
+/** The handler's trace context: the inbox span's when a tracer is set, else a new child of the event's. */
+function handlerTraceparent(event: EventEnvelope): string {
+  return activeTraceparent() ?? childTraceparent(event.headers?.traceparent)
 }

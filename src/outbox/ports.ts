@@ -7,7 +7,7 @@ import type { Broker } from '../broker/kit.js'
  * down" (`BrokerUnavailableError`: back off, no attempt counted) from "the broker refused this event"
  * (`MessageRejectedError`, naming the event: an attempt of that event, its aggregate waits, others flow).
  */
-export type OutboxBroker = Pick<Broker, 'publish'>
+export type OutboxBroker = Pick<Broker, 'publish' | 'system'>
 
 /** What the invalidator needs from a broker. */
 export type InvalidationBroker = Pick<Broker, 'subscribe'>

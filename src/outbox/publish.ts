@@ -1,6 +1,7 @@
 import type { EventEnvelope } from '../broker/kit.js'
 import { BrokerUnavailableError, MalformedEventError, MessageRejectedError } from '../broker/kit.js'
 import { ClosedError, TimeoutError } from '../errors.js'
+import { traced } from '../tracing.js'
 import type { ClaimedRow } from './claim.js'
 import type { OutboxBroker } from './ports.js'
 
@@ -127,7 +128,8 @@ async function publishTopic(
       return
     }
     try {
-      await broker.publish(
+      await send(
+        broker,
         topic,
         pending.flatMap((r) => r.rows.map((x) => x.event)),
       )
@@ -155,6 +157,30 @@ async function publishTopic(
   }
 }
 
+/**
+ * One publish as a producer span (`send <topic>`): one event's span continues its trace (the `traceparent` it was
+ * written with); a batch's span links to each event's trace instead.
+ */
+function send(broker: OutboxBroker, topic: string, events: EventEnvelope[]): Promise<void> {
+  const traces = events.map((e) => e.headers.traceparent).filter((t): t is string => t !== undefined)
+  const init = {
+    name: `send ${topic}`,
+    kind: 'producer' as const,
+    attributes: {
+      'messaging.system': broker.system ?? 'concord',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': topic,
+      ...(events.length === 1
+        ? { 'messaging.message.id': events[0]!.id }
+        : { 'messaging.batch.message_count': events.length }),
+    },
+    parent: events.length === 1 ? traces[0] : undefined,
+    links: events.length === 1 ? undefined : traces,
+  }
+  return traced('relayPublish', init, () => broker.publish(topic, events))
+}
+
 function locate(runs: Run[], eventId: string): { run: Run; index: number } | undefined {
   for (const run of runs) {
     const index = run.rows.findIndex((x) => x.event.id === eventId)
@@ -177,7 +203,7 @@ async function publishOneByOne(
       break
     }
     try {
-      await broker.publish(run.topic, [row.event])
+      await send(broker, run.topic, [row.event])
       outcome.published.push(row.seq)
     } catch (error) {
       if (isUnavailable(error)) {

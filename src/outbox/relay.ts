@@ -4,6 +4,7 @@ import { type EventEnvelope, orderingKey } from '../broker/kit.js'
 import type { Queryable } from '../db/kit.js'
 import { ClosedError, InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
+import { traced } from '../tracing.js'
 import { createOutboxAdmin, type OutboxDeadLetter, type OutboxShardStatus } from './admin.js'
 import { claimRows, settleClaim } from './claim.js'
 import { planRuns, publishRuns } from './publish.js'
@@ -130,13 +131,29 @@ export function createRelay(options: RelayOptions): Relay {
     const owner = `${relayId}:${++stats.claims}`
     const claimedAt = Date.now()
     const q = statements.get(shard)!
-    const { rows, blocked } = await claimRows(q, {
-      aggregates: o.aggregatesPerClaim,
-      perAggregate: o.eventsPerAggregate,
-      maxRows: o.maxEventsPerClaim,
-      leaseMs: o.lease,
-      owner,
-      commitOrderGuard: o.commitOrderGuard,
+    const claim = {
+      name: 'claim concord_outbox',
+      kind: 'client' as const,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.operation.name': 'claim',
+        'db.collection.name': 'concord_outbox',
+        'concord.shard': shard,
+        'concord.relay.id': relayId,
+      },
+    }
+    const { rows, blocked } = await traced('relayClaim', claim, async (span) => {
+      const claimed = await claimRows(q, {
+        aggregates: o.aggregatesPerClaim,
+        perAggregate: o.eventsPerAggregate,
+        maxRows: o.maxEventsPerClaim,
+        leaseMs: o.lease,
+        owner,
+        commitOrderGuard: o.commitOrderGuard,
+      })
+      span.set('db.response.returned_rows', claimed.rows.length)
+      if (claimed.blocked) span.set('concord.relay.blocked', true)
+      return claimed
     })
     if (rows.length === 0) {
       stats.emptyClaims++

@@ -4,6 +4,7 @@ import type { Connection } from '../db/kit.js'
 import { assertConnection, explainMissingTable } from '../db/kit.js'
 import { InvalidInputError } from '../errors.js'
 import { parseOptions } from '../options.js'
+import { activeTraceparent } from '../tracing.js'
 import { type EventEnvelope, type EventInput, newEventId, prepareEvent } from './envelope.js'
 import { InvalidTopicError } from './errors.js'
 
@@ -74,7 +75,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   ) {
     assertConnection(tx, where)
     // Validate everything before the first statement, so a bad event leaves the transaction untouched.
-    const prepared = inputs.map((input) => prepareEvent(input, o.currentTraceparent))
+    const prepared = inputs.map((input) => prepareEvent(input, o.currentTraceparent ?? activeTraceparent))
     if (prepared.length === 0) return []
     // Every broker adapter accepts these names; refusing others here beats a dead letter later.
     const topics = prepared.map((p) => {

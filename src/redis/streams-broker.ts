@@ -57,6 +57,7 @@ export function createRedisStreamsBroker(opts: RedisStreamsBrokerOptions): Redis
   }
 
   return {
+    system: 'redis',
     async publish(topic: string, events: EventEnvelope[]): Promise<void> {
       checkName('topic', topic)
       const entries = events.map((event) => ({ id: event.id, data: encodeEnvelope(event) }))

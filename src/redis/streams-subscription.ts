@@ -39,6 +39,7 @@ export function redisStreamsSubscription(params: RedisStreamsSubscriptionParams)
     new BrokerUnavailableError('redis-streams', 'subscription', cause, { server })
 
   const dispatcher = new KeyedDispatcher<InboundMessage>(topic, group, handler, subscribe, {
+    system: 'redis',
     ack: async (m) => void (await cmd.xack(key, group, m.id)),
     // XCLAIM to ourselves with JUSTID resets the idle time without counting a delivery.
     keepAlive: async (ms) =>

@@ -1,5 +1,6 @@
 import { type BackoffPolicy, backoffDelay } from '../backoff.js'
 import { SerializationError } from '../errors.js'
+import { traced } from '../tracing.js'
 import { attempt, errorInfo, pause } from './attempt.js'
 import type { ResolvedStep, SagaDefinition, StepContext } from './define.js'
 import { SagaInterruptedError, SagaStepRejectedError } from './errors.js'
@@ -110,11 +111,23 @@ async function effect(
   io: DriverIo,
   run: () => unknown,
 ): Promise<unknown> {
+  const init = {
+    name: `${phase === 'action' ? 'step' : 'compensate'} ${saga.name}.${step.name}`,
+    kind: 'internal' as const,
+    attributes: {
+      'concord.saga.name': saga.name,
+      'concord.saga.id': saga.id,
+      'concord.saga.step': step.name,
+      'concord.saga.phase': phase,
+    },
+  }
   try {
-    return await attempt(`saga ${saga.name} ${phase} ${step.name}`, policy.timeoutMs, io.signal, (signal) => {
-      ctx.signal = signal
-      return run()
-    })
+    return await traced(phase === 'action' ? 'sagaStep' : 'sagaCompensate', init, () =>
+      attempt(`saga ${saga.name} ${phase} ${step.name}`, policy.timeoutMs, io.signal, (signal) => {
+        ctx.signal = signal
+        return run()
+      }),
+    )
   } catch (error) {
     if (io.signal.aborted) throw interrupted(saga, io.signal, error)
     throw error

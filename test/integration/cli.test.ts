@@ -1,15 +1,17 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Broker, EventEnvelope } from '../../src/broker/index.js'
+import { createCache } from '../../src/cache/index.js'
 import { run } from '../../src/cli/main.js'
 import { createShards, type Shards } from '../../src/db/index.js'
 import { createNatsBroker } from '../../src/nats/index.js'
 import { createInbox, createOutbox, PoisonEventError } from '../../src/outbox/index.js'
 import { createPgNode } from '../../src/pg/index.js'
+import { createRedisBus, createRedisTier } from '../../src/redis/index.js'
 import {
   createSagaEngine,
   createSqlSagaLog,
@@ -177,6 +179,53 @@ describe('concord outbox', () => {
     const missing = await concord(['outbox', 'redrive', event!.id])
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/^concord: .*\[E_[A-Z_]+\]\n$/)
+  })
+})
+
+describe('concord relay with the invalidator', () => {
+  it("applies an addInvalidation record the CLI's relay published: L2 and this instance's L1 drop the key", async () => {
+    const url = sharedServices().redis.url
+    const tierPrefix = `${uniqueName('clitier')}:`
+    const busPrefix = `${uniqueName('clibus')}:`
+    const cache = createCache<string>({
+      name: 'products',
+      l2: createRedisTier({ url, prefix: tierPrefix }),
+      bus: createRedisBus({ url, prefix: busPrefix }),
+    })
+    const dir = mkdtempSync(join(tmpdir(), 'concord-cli-inv-'))
+    const config = join(dir, 'concord.config.json')
+    const base = JSON.parse(readFileSync(configPath, 'utf8'))
+    writeFileSync(
+      config,
+      JSON.stringify({ ...base, invalidator: { redis: url, caches: ['products'], tierPrefix, busPrefix } }),
+    )
+    const stop = new AbortController()
+    const relay = runCli(['relay', '--config', config, '--port', '0', '--id', 'cli-inv'], stop.signal)
+    try {
+      const key = uniqueName('p')
+      expect(await cache.getOrLoad(key, async () => 'old')).toBe('old')
+      expect((await cache.inspect(key)).l2?.value).toBe('old')
+      const outbox = createOutbox()
+      await shards.withTransaction(key, (tx) =>
+        outbox.addInvalidation(tx, { cache: 'products', keys: [key] }),
+      )
+      // Both copies gone: L2's value deleted, this process's L1 dropped over the bus (so the loader runs again).
+      await waitFor(
+        async () =>
+          (await cache.inspect(key)).l2?.value === undefined && (await cache.inspect(key)).l1 === undefined,
+        {
+          what: 'the key invalidated by the relay process',
+        },
+      )
+      expect(await cache.getOrLoad(key, async () => 'new')).toBe('new')
+    } finally {
+      stop.abort()
+      await cache.close()
+    }
+    const ended = await relay
+    expect(ended.stderr).not.toMatch(/^concord: |invalidator: /m)
+    expect(ended.code).toBe(0)
+    expect(ended.stdout).toContain('1 invalidations applied')
   })
 })
 

@@ -19,11 +19,12 @@ const PEERS: Record<string, RegExp> = {
   kysely: /^kysely$/,
   drizzle: /^drizzle-orm/,
   knex: /^knex$/,
+  otel: /^@opentelemetry\/api$/,
   // The admin routes are fastify routes serving prom-client's text format.
   admin: /^(fastify|prom-client)$/,
 }
 const PEER_NAMES =
-  /^(ioredis|pg|pg-logical-replication|@electric-sql\/pglite|@nats-io\/.*|prom-client|msgpackr|fastify|kysely|drizzle-orm.*|knex)$/
+  /^(ioredis|pg|pg-logical-replication|@electric-sql\/pglite|@nats-io\/.*|@opentelemetry\/api|prom-client|msgpackr|fastify|kysely|drizzle-orm.*|knex)$/
 const DEPENDENCIES = new Set(['zod', 'lru-cache', 'uuid'])
 
 function sources(dir: string): string[] {
