@@ -65,7 +65,7 @@ interface Scripts {
     ...argv: (string | number | Buffer)[]
   ): Promise<Replication>
   concordTakeTag(tagKey: string): Promise<string[]>
-  concordAddTag(tagKey: string, key: string, ttlMs: number): Promise<Replication>
+  concordAddTag(tagKey: string, key: string, ttlMs: number, cluster: string): Promise<Replication>
 }
 interface ReplicationCheck {
   wait(replicas: number, timeoutMs: number): this
@@ -77,8 +77,8 @@ interface ReplicationCheck {
  * The Redis L2 tier, standalone or Cluster (`{ url }`, `{ nodes }` or `{ client }`). Per key, the value, its
  * version token and its lease share a hash slot (`prefix{key}:v|t|k`), so fencing is one atomic Lua script.
  *
- * Failover (docs/contract.md, "Redis failover"): an invalidation, a write or a tag membership resolves only once
- * every replica connected to the key's master holds it (`WAIT`, on a connection checked to still reach that
+ * Failover (docs/contract.md, "Redis Cluster failover"): an invalidation, a write or a tag membership resolves
+ * only once the key's master's replicas (connected, and on Cluster every one not flagged failed) hold it (`WAIT`, on a connection checked to still reach that
  * master), so a promoted replica has every confirmed token; a change not confirmed rejects, and the caller
  * retries it. Tokens are random, so a token minted on the lost master is never issued again, and a fill holding
  * one finds the promoted replica's token differs (or is absent) and is refused.
@@ -118,6 +118,7 @@ export function createRedisTier(input: RedisTierOptions): L2Tier {
     }
     return connection.client as RedisClient & Scripts
   }
+  const onCluster = () => (client() instanceof Cluster ? '1' : '0')
   const v = (key: string) => `${p}{${key}}:v`
   const t = (key: string) => `${p}{${key}}:t`
   const k = (key: string) => `${p}{${key}}:k`
@@ -167,7 +168,8 @@ export function createRedisTier(input: RedisTierOptions): L2Tier {
       channel,
       key,
       ...(blob ? [blob, ttl!] : ['', 0]),
-      ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : []),
+      ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : ['', '']),
+      onCluster(),
     )
     await confirmed(t(key), replication)
   }
@@ -177,7 +179,9 @@ export function createRedisTier(input: RedisTierOptions): L2Tier {
     if (tags.length === 0) return
     const c = client()
     await Promise.all(
-      tags.map(async (tag) => confirmed(tagKey(tag), await c.concordAddTag(tagKey(tag), key, ttlMs))),
+      tags.map(async (tag) =>
+        confirmed(tagKey(tag), await c.concordAddTag(tagKey(tag), key, ttlMs, onCluster())),
+      ),
     )
   }
 

@@ -13,9 +13,10 @@ import { sleep, waitFor } from '../support/wait.js'
  * began, with no time allowance: L2 holds every confirmed change, also across the failover. Reader B has L1 and a
  * bus: it may lag by the bus bound only (C2). Loaders dawdle a little, so fills race the invalidations.
  *
- * The kill -9 runs with the master's replica paused (SIGSTOP) for a moment first: the master takes changes its
- * replica does not have, then dies, and the replica is promoted without them. Without the tier's WAIT those
- * changes were acknowledged and lost, and C read the older values the promoted replica still held.
+ * The kill -9 runs with the master's replica paused (SIGSTOP) and its link dropped for a moment first: the master
+ * takes changes its replica does not have, then dies, and the replica is promoted without them. Without the
+ * tier's WAIT (for every replica the cluster knows, not only the connected ones) those changes were acknowledged
+ * and lost, and C read the older values the promoted replica still held.
  */
 const HEARTBEAT = 100
 const BUS_BOUND = 3 * HEARTBEAT + 400 // heartbeat timeout plus slack on a shared machine
@@ -185,6 +186,8 @@ describe('Redis Cluster failover (C1-C3 across a promotion)', () => {
       const failed = run.failed
       for (const key of KEYS) if ((await masterOfKey(key)) === victim) run.watched.add(key)
       cluster.pause(replica)
+      // The master drops the link too, so nothing it takes now reaches the replica, not even a socket buffer.
+      expect(await redisCommand(victim, ['CLIENT', 'KILL', 'TYPE', 'replica'])).toBe(1)
       try {
         // Changes to the victim's keys while its replica takes nothing: none of them can be confirmed.
         const tries = run.watchedTries
@@ -194,10 +197,8 @@ describe('Redis Cluster failover (C1-C3 across a promotion)', () => {
         })
         expect(run.failed).toBeGreaterThan(failed)
       } finally {
-        const killing = cluster.killMaster(victim)
-        await sleep(50)
-        cluster.resume(replica)
-        expect(await killing).toBe(replica)
+        // Resumed only once the master is dead: what it had not sent its replica is lost.
+        expect(await cluster.killMaster(victim, () => cluster.resume(replica))).toBe(replica)
       }
       // The bus lost what the dead master relayed: B's L1 was bypassed and flushed; the bus is healthy again.
       await waitFor(() => b.stats().bus.bypasses > bypasses, { timeoutMs: 10_000, what: 'L1 bypassed' })

@@ -39,9 +39,10 @@ export interface RedisClusterServer {
   failover(masterPort: number): Promise<number>
   /**
    * SIGKILL of the master at `masterPort`; resolves once its replica has been promoted (it waits for the
-   * node timeout and the election: ~2-4 s with `nodeTimeoutMs` 1000). Returns the new master's port.
+   * node timeout and the election: ~2-4 s with `nodeTimeoutMs` 1000). `afterKill` runs once the master is gone
+   * (e.g. to resume a paused replica). Returns the new master's port.
    */
-  killMaster(masterPort: number): Promise<number>
+  killMaster(masterPort: number, afterKill?: () => void): Promise<number>
   /** The port of the replica of the master at `masterPort`. */
   replicaOf(masterPort: number): Promise<number>
   /** SIGSTOP / SIGCONT of a node: a paused replica stops taking its master's writes (replication lag on demand). */
@@ -222,10 +223,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       await promoted(replica.port, slot, `CLUSTER FAILOVER to ${replica.port}`)
       return replica.port
     },
-    async killMaster(masterPort) {
+    async killMaster(masterPort, afterKill) {
       const replica = await replicaOf(masterPort)
       const slot = firstSlotOf(await topology(), masterPort)
       await servers.get(masterPort)!.kill()
+      afterKill?.()
       await promoted(replica.port, slot, `promotion of ${replica.port} after SIGKILL of ${masterPort}`)
       return replica.port
     },
