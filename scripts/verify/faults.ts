@@ -1,4 +1,5 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
+import { redisFailover } from './fault-redis-failover.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
 import type { System } from './launch.js'
@@ -33,7 +34,7 @@ export function planFaults(durationMs: number, faults: readonly FaultName[]): Pl
 }
 
 /** What a fault does; `inject` returns what heals it, and a note for the report. */
-interface Injection {
+export interface Injection {
   target?: string
   note: string
   heal(): Promise<void>
@@ -55,10 +56,10 @@ function injectors(
   }
   return {
     'pubsub-kill': async (): Promise<Injection> => {
-      let killed = await system.redis.clientKill({ type: 'pubsub' })
+      let killed = await system.redis!.clientKill({ type: 'pubsub' })
       // Keep the bus down for the whole window: the subscribers reconnect, so kill them again each second.
       const timer = setInterval(() => {
-        void system.redis.clientKill({ type: 'pubsub' }).then(
+        void system.redis!.clientKill({ type: 'pubsub' }).then(
           (n) => {
             killed += n
           },
@@ -75,10 +76,10 @@ function injectors(
       return injection
     },
     'redis-restart': async (): Promise<Injection> => {
-      await system.redis.kill()
+      await system.redis!.kill()
       return {
         note: 'SIGKILL redis-server; restarted empty (no persistence)',
-        heal: () => system.redis.restart(),
+        heal: () => system.redis!.restart(),
       }
     },
     'replica-pause': async (): Promise<Injection> => {
@@ -129,12 +130,13 @@ function injectors(
         'SIGKILL a service instance',
       ),
     'redis-latency': async (): Promise<Injection> => {
-      system.proxy.setDelay(100)
+      system.proxy!.setDelay(100)
       return {
         note: '+100 ms each way between the services and Redis (TCP proxy)',
-        heal: async () => system.proxy.setDelay(0),
+        heal: async () => system.proxy!.setDelay(0),
       }
     },
+    'redis-failover': () => redisFailover(system, pick),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 

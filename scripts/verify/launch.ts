@@ -1,16 +1,25 @@
 import { randomBytes } from 'node:crypto'
 import type { RealShop } from '../../examples/shop/real/launch.js'
-import type { NatsServer, PostgresServer, RedisServer } from '../../test/support/services/index.js'
+import type {
+  NatsServer,
+  PostgresServer,
+  RedisClusterServer,
+  RedisServer,
+} from '../../test/support/services/index.js'
+import type { RedisMode } from './args.js'
 import { type DelayProxy, startDelayProxy } from './proxy.js'
 
 /** The shop under test and the servers under it, each a handle the fault scheduler can hit. */
 export interface System {
   shop: RealShop
-  redis: RedisServer
+  /** The one Redis server (`--redis single`); the single-Redis faults use it. */
+  redis: RedisServer | undefined
+  /** The Cluster with a replica per master (`--redis cluster`); `redis-failover` uses it. */
+  cluster: RedisClusterServer | undefined
   nats: NatsServer
   postgres: PostgresServer[]
-  /** In front of Redis, so latency can be injected (always there: one path for every run). */
-  proxy: DelayProxy
+  /** In front of the one Redis, so latency can be injected (every single-Redis run; none on the Cluster). */
+  proxy: DelayProxy | undefined
   /** Shard primary URLs and the search database URL, for the final state checks. */
   shardUrls: string[]
   searchUrl: string
@@ -25,34 +34,41 @@ export interface System {
  * The verify tool starts the servers itself rather than letting `launchReal` do it, so that the services
  * reach Redis through the proxy.
  */
-export async function startSystem(instances: number): Promise<System> {
+export async function startSystem(instances: number, redisMode: RedisMode = 'single'): Promise<System> {
   const harness = await import('../../test/support/services/index.js')
   const { launchReal } = await import('../../examples/shop/real/launch.js')
   let started: Omit<System, 'shop' | 'close' | 'adminToken'> | undefined
   let closeServers = async () => {}
   // Handed to launchReal as a function: the servers start while the instance processes load their modules.
   const startServers = async () => {
-    const [redis, nats, ...postgres] = await Promise.all([
-      harness.startRedis(),
+    // The Cluster: 3 masters with a replica each, failed over within ~2-4 s (node timeout 1 s).
+    const [redisOrCluster, nats, ...postgres] = await Promise.all([
+      redisMode === 'cluster'
+        ? harness.startRedisCluster({ replicas: 1, nodeTimeoutMs: 1000 })
+        : harness.startRedis(),
       harness.startNats(),
       harness.startPostgres({ replica: true }),
       harness.startPostgres({ replica: true }),
       harness.startPostgres({ replica: true }),
     ])
+    const redis = 'url' in redisOrCluster ? redisOrCluster : undefined
+    const cluster = 'url' in redisOrCluster ? undefined : redisOrCluster
     let proxy: DelayProxy | undefined
     closeServers = async () => {
       await proxy?.close()
-      await Promise.all([redis.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(
+      await Promise.all([redisOrCluster.close(), nats.close(), ...postgres.map((p) => p.close())]).catch(
         () => undefined,
       )
     }
-    proxy = await startDelayProxy({ host: redis.host, port: redis.port })
+    // Cluster clients follow MOVED to the nodes' own ports, so the Cluster runs without the proxy.
+    if (redis) proxy = await startDelayProxy({ host: redis.host, port: redis.port })
     const [search, ...shards] = await Promise.all([
       postgres[0]!.createDatabase('search'),
       ...postgres.map((pair) => pair.createDatabase('shop')),
     ])
     started = {
       redis,
+      cluster,
       nats,
       postgres,
       proxy,
@@ -62,7 +78,9 @@ export async function startSystem(instances: number): Promise<System> {
     return {
       SHOP_SHARDS: shards.map((db) => `${db.primaryUrl},${db.replicaUrl}`).join(';'),
       SHOP_SEARCH_DB: search.primaryUrl,
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      ...(proxy
+        ? { REDIS_URL: `redis://127.0.0.1:${proxy.port}` }
+        : { REDIS_CLUSTER_NODES: cluster!.nodes.map((node) => `${node.host}:${node.port}`).join(',') }),
       NATS_URL: nats.url,
     }
   }
