@@ -32,10 +32,10 @@ try {
 
 log(`verify: starting servers and the shop (${args.instances} instances per service)...`)
 const startedAt = performance.now()
-const system = await startSystem(args.instances).catch(async (error) => {
+const system = await startSystem(args.instances, args.redis).catch(async (error) => {
   // The launcher gives each instance 60 s to listen; on a machine busy with other test runs that can pass.
   log(`verify: start-up failed (${(error as Error).message}); trying once more`)
-  return startSystem(args.instances).catch((again) => {
+  return startSystem(args.instances, args.redis).catch((again) => {
     log(`verify: could not start the shop: ${(again as Error).message}`)
     process.exit(2)
   })
@@ -139,7 +139,9 @@ try {
       baseUrl: system.shop.baseUrl,
       adminToken: system.adminToken,
       copies,
-      redis: { host: system.redis.host, port: system.redis.port },
+      redis: system.redis
+        ? { host: system.redis.host, port: system.redis.port }
+        : { nodes: system.cluster!.nodes },
       searchUrl: system.searchUrl,
       products: Array.from({ length: args.products }, (_, i) => i + 1),
       allProducts: new Set([...Array.from({ length: args.products }, (_, i) => i + 1), ...products]).size,

@@ -14,8 +14,17 @@ export const FAULTS = [
   'partition-redis',
   'partition-pg',
   'partition-nats',
+  'redis-failover',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
+
+/** Which Redis the shop runs on: one server (behind the latency proxy) or a Cluster with a replica per master. */
+export const REDIS_MODES = ['single', 'cluster'] as const
+export type RedisMode = (typeof REDIS_MODES)[number]
+/** Faults that need one Redis server (its pub/sub clients, its process, the proxy in front of it)... */
+const SINGLE_ONLY: readonly FaultName[] = ['pubsub-kill', 'redis-restart', 'redis-latency', 'partition-redis']
+/** ...and those that need the Cluster. `all` means every fault the chosen Redis supports. */
+const CLUSTER_ONLY: readonly FaultName[] = ['redis-failover']
 
 /**
  * The shortest slot a fault gets (quiet, fault, recovery): a run must last at least this per fault listed,
@@ -34,6 +43,8 @@ export interface VerifyArgs {
   products: number
   /** Paced clients (undefined, the default), clients that never pause ('max'), or a target of operations/s. */
   rate: 'max' | number | undefined
+  /** `--redis single|cluster`: the Redis under the shop. @default 'single' */
+  redis: RedisMode
 }
 
 const DEFAULTS = { duration: 60, seed: 1, out: '.', instances: 2, products: 100 } as const
@@ -63,16 +74,27 @@ function integer(
   return n
 }
 
-function faultList(text: string | undefined): FaultName[] {
+function faultList(text: string | undefined, redis: RedisMode): FaultName[] {
   const accepted = `all, none, or a comma-separated list of ${FAULTS.join(', ')}`
   if (text === undefined || text.trim() === '' || text.trim() === 'none') return []
-  if (text.trim() === 'all') return [...FAULTS]
+  const other = redis === 'cluster' ? SINGLE_ONLY : CLUSTER_ONLY
+  if (text.trim() === 'all') return FAULTS.filter((fault) => !other.includes(fault))
   const names = text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
   const unknown = names.filter((n) => !(FAULTS as readonly string[]).includes(n))
   if (unknown.length > 0) bad('faults', unknown.join(','), accepted)
+  const misplaced = names.filter((n) => other.includes(n as FaultName))
+  if (misplaced.length > 0) {
+    bad(
+      'faults',
+      misplaced.join(','),
+      redis === 'cluster'
+        ? 'faults a Redis Cluster can take (pubsub-kill, redis-restart, redis-latency need --redis single)'
+        : 'faults one Redis server can take (redis-failover needs --redis cluster)',
+    )
+  }
   return names as FaultName[]
 }
 
@@ -86,7 +108,8 @@ function rate(text: string | undefined): VerifyArgs['rate'] {
 }
 
 /**
- * `--duration S --faults LIST --seed N [--out DIR] [--instances N] [--clients N] [--products N] [--rate R]`.
+ * `--duration S --faults LIST --seed N [--out DIR] [--instances N] [--clients N] [--products N] [--rate R]
+ * [--redis single|cluster]`.
  * Defaults: 60 s, no faults, seed 1, the cwd, 2 instances per service, 8 clients (16 with --rate),
  * products 1..100, paced clients. Anything else is a `VerifyUsageError` naming the option and what it accepts.
  */
@@ -98,10 +121,9 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
       strict: true,
       allowPositionals: false,
       options: Object.fromEntries(
-        ['duration', 'faults', 'seed', 'out', 'instances', 'clients', 'products', 'rate'].map((name) => [
-          name,
-          { type: 'string' as const },
-        ]),
+        ['duration', 'faults', 'seed', 'out', 'instances', 'clients', 'products', 'rate', 'redis'].map(
+          (name) => [name, { type: 'string' as const }],
+        ),
       ),
     }))
   } catch (error) {
@@ -110,7 +132,7 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
     throw new VerifyUsageError('npm run verify', [
       {
         option: 'arguments',
-        message: `${message}; expects --duration, --faults, --seed, --out, --instances, --clients, --products, --rate, each with a value`,
+        message: `${message}; expects --duration, --faults, --seed, --out, --instances, --clients, --products, --rate, --redis, each with a value`,
         value: argv.join(' '),
       },
     ])
@@ -121,7 +143,9 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
     (values.duration.trim() === '' || !(duration > 0 && duration <= 86_400))
   )
     bad('duration', values.duration, 'seconds, a number above 0 and at most 86400')
-  const faults = faultList(values.faults)
+  const redis = values.redis ?? 'single'
+  if (!(REDIS_MODES as readonly string[]).includes(redis)) bad('redis', redis, REDIS_MODES.join(' or '))
+  const faults = faultList(values.faults, redis as RedisMode)
   const needed = faults.length * MIN_SLOT_S
   if (duration < needed)
     bad(
@@ -145,5 +169,6 @@ export function parseVerifyArgs(argv: string[]): VerifyArgs {
     ),
     products: integer('products', values.products, 10, 100, DEFAULTS.products),
     rate: r,
+    redis: redis as RedisMode,
   }
 }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import pg from 'pg'
 import { call, sleep } from './http.js'
 import type { Copies } from './probes.js'
@@ -49,7 +49,8 @@ export async function runCheckerPhase(options: {
   baseUrl: string
   adminToken: string
   copies: Copies
-  redis: { host: string; port: number }
+  /** The Redis the shop uses: one server, or a Cluster's seed nodes. */
+  redis: { host: string; port: number } | { nodes: { host: string; port: number }[] }
   searchUrl: string
   /** Seeded product ids (never deleted), to pick victims from. */
   products: readonly number[]
@@ -66,7 +67,10 @@ export async function runCheckerPhase(options: {
   const pool = [...options.products]
   const take = () => pool.splice(Math.floor(random() * pool.length), 1)[0]!
   const injected: Injected[] = []
-  const redis = new Redis({ host: options.redis.host, port: options.redis.port, lazyConnect: true })
+  const redis =
+    'nodes' in options.redis
+      ? new Cluster(options.redis.nodes, { lazyConnect: true })
+      : new Redis({ host: options.redis.host, port: options.redis.port, lazyConnect: true })
   const search = new pg.Client({ connectionString: options.searchUrl })
   await redis.connect()
   await search.connect()
@@ -152,16 +156,21 @@ export async function runCheckerPhase(options: {
 }
 
 /** Some product's L2 value (`…{products:product:<id>}:v`), found by SCAN, with its id and blob. */
-async function anyL2Entry(redis: Redis): Promise<{ key: string; id: number; blob: Buffer } | undefined> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', '*{products:product:*}:v', 'COUNT', 1000)
-    for (const key of keys) {
-      const id = Number(/\{products:product:(\d+)\}:v$/.exec(key)?.[1])
-      const blob = await redis.getBuffer(key)
-      if (id && blob) return { key, id, blob }
-    }
-    cursor = next
-  } while (cursor !== '0')
+async function anyL2Entry(
+  redis: Redis | Cluster,
+): Promise<{ key: string; id: number; blob: Buffer } | undefined> {
+  // On a Cluster each master holds its own keys: scan them one by one.
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', '*{products:product:*}:v', 'COUNT', 1000)
+      for (const key of keys) {
+        const id = Number(/\{products:product:(\d+)\}:v$/.exec(key)?.[1])
+        const blob = await redis.getBuffer(key)
+        if (id && blob) return { key, id, blob }
+      }
+      cursor = next
+    } while (cursor !== '0')
+  }
   return undefined
 }

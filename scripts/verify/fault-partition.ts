@@ -22,7 +22,7 @@ export function partition(
   return async () => {
     const target = pick([...candidates])
     const own = links.get(target)!
-    const proxies: PartitionProxy[] = server === 'pg' ? own.pg : [own[server]]
+    const proxies: PartitionProxy[] = server === 'pg' ? own.pg : [own[server]!]
     for (const proxy of proxies) proxy.set('blackhole')
     const what = { redis: 'Redis', pg: 'every PostgreSQL server', nats: 'NATS' }[server]
     return {

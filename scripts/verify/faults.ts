@@ -1,5 +1,6 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
 import { partition } from './fault-partition.js'
+import { redisFailover } from './fault-redis-failover.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
 import type { System } from './launch.js'
@@ -34,7 +35,7 @@ export function planFaults(durationMs: number, faults: readonly FaultName[]): Pl
 }
 
 /** What a fault does; `inject` returns what heals it, and a note for the report. */
-interface Injection {
+export interface Injection {
   target?: string
   note: string
   heal(): Promise<void>
@@ -56,10 +57,10 @@ function injectors(
   }
   return {
     'pubsub-kill': async (): Promise<Injection> => {
-      let killed = await system.redis.clientKill({ type: 'pubsub' })
+      let killed = await system.redis!.clientKill({ type: 'pubsub' })
       // Keep the bus down for the whole window: the subscribers reconnect, so kill them again each second.
       const timer = setInterval(() => {
-        void system.redis.clientKill({ type: 'pubsub' }).then(
+        void system.redis!.clientKill({ type: 'pubsub' }).then(
           (n) => {
             killed += n
           },
@@ -76,10 +77,10 @@ function injectors(
       return injection
     },
     'redis-restart': async (): Promise<Injection> => {
-      await system.redis.kill()
+      await system.redis!.kill()
       return {
         note: 'SIGKILL redis-server; restarted empty (no persistence)',
-        heal: () => system.redis.restart(),
+        heal: () => system.redis!.restart(),
       }
     },
     'replica-pause': async (): Promise<Injection> => {
@@ -130,11 +131,11 @@ function injectors(
         'SIGKILL a service instance',
       ),
     'redis-latency': async (): Promise<Injection> => {
-      for (const links of system.links.values()) links.redis.set('slow', { delayMs: 100 })
+      for (const links of system.links.values()) links.redis!.set('slow', { delayMs: 100 })
       return {
         note: '+100 ms each way between the services and Redis (TCP proxy)',
         heal: async () => {
-          for (const links of system.links.values()) links.redis.heal()
+          for (const links of system.links.values()) links.redis!.heal()
         },
       }
     },
@@ -156,6 +157,7 @@ function injectors(
       [...copies.productInstances, ...copies.orderInstances, ...copies.searchInstances],
       pick,
     ),
+    'redis-failover': () => redisFailover(system, pick),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 

@@ -3,7 +3,8 @@ import type { PartitionProxy } from '../../test/support/services/index.js'
 
 /** One instance's own links to the servers, each through a partition proxy of its own. */
 export interface InstanceLinks {
-  redis: PartitionProxy
+  /** Absent on a Redis Cluster: its clients follow MOVED to the nodes' own ports, past any proxy. */
+  redis?: PartitionProxy
   nats: PartitionProxy
   /** One per PostgreSQL server (primaries and replicas, the search database's server among them). */
   pg: PartitionProxy[]
@@ -34,7 +35,7 @@ export async function linkInstances(
   }
   try {
     for (const name of instances) {
-      const redis = await start(new URL(env.REDIS_URL ?? 'redis://127.0.0.1:6379').host)
+      const redis = env.REDIS_URL ? await start(new URL(env.REDIS_URL).host) : undefined
       const nats = await start(new URL(env.NATS_URL).host)
       const pg = await Promise.all(pgServers.map(start))
       const via = new Map(pgServers.map((host, i) => [host, `${pg[i]!.host}:${pg[i]!.port}`]))
@@ -44,14 +45,14 @@ export async function linkInstances(
         return url.toString()
       }
       const pgUrl = (text: string) => move(text, via.get(new URL(text).host)!)
-      links.set(name, { redis, nats, pg })
+      links.set(name, { ...(redis && { redis }), nats, pg })
       envs.set(name, {
         ...env,
         SHOP_SHARDS: env.SHOP_SHARDS.split(';')
           .map((entry) => entry.split(',').map(pgUrl).join(','))
           .join(';'),
         SHOP_SEARCH_DB: pgUrl(env.SHOP_SEARCH_DB),
-        REDIS_URL: `redis://${redis.host}:${redis.port}`,
+        ...(redis && { REDIS_URL: `redis://${redis.host}:${redis.port}` }),
         NATS_URL: move(env.NATS_URL, `${nats.host}:${nats.port}`),
       })
     }

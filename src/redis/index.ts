@@ -5,6 +5,7 @@
  */
 export { createRedisBus, type RedisBusOptions } from './bus.js'
 export type { RedisClient, RedisTarget } from './connection.js'
+export { ReplicationUnconfirmedError } from './errors.js'
 export {
   createRedisStreamsBroker,
   type RedisStreamsBroker,

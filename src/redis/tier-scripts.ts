@@ -25,6 +25,35 @@ local function later(a, b)
 end
 `
 
+/**
+ * The replicas to wait for and the master's replication id, returned by the scripts that change a token or a tag
+ * set: the tier then waits (`WAIT`) until that many replicas hold the change, on a connection it checks still
+ * reaches the same master (a promoted replica takes a new replication id), so no confirmed change is lost to a
+ * failover. The count is the connected replicas, and on Cluster (`cluster` = '1') at least every replica the
+ * cluster does not flag as failed: one whose link is down (paused, cut off) can still be promoted, so it is waited
+ * for, and the change fails rather than be confirmed without it.
+ */
+const REPLICATION = `
+local function replication(cluster)
+  local info = redis.call('INFO', 'replication')
+  local n = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
+  if cluster == '1' then
+    local known = 0
+    for _, line in ipairs(redis.call('CLUSTER', 'REPLICAS', redis.call('CLUSTER', 'MYID'))) do
+      local flags = string.match(line, '^%S+ %S+ (%S+)') or ''
+      if not string.find(flags .. ',', 'fail,', 1, true) then known = known + 1 end
+    end
+    if known > n then n = known end
+  end
+  return {n, string.match(info, 'master_replid:(%w+)') or ''}
+end
+`
+
+/** KEYS[1] any key of the slot to check (routing only). -> the replication id of the node that ran it. */
+export const REPLICATION_ID = `
+return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+`
+
 /** Tells the lease's waiters (if any) to load themselves, and drops the lease. */
 const ABANDON = `
 local function abandon(leaseKey, channel, key)
@@ -85,12 +114,14 @@ return 1
 `
 
 /**
- * ARGV: newToken, lsn ('' = none), fenceMs, channel, key, blob ('' = invalidate; else a write), ttlMs, and
- * optionally a bus channel and message, published last: the message exists only once the change is applied.
+ * ARGV: newToken, lsn ('' = none), fenceMs, channel, key, blob ('' = invalidate; else a write), ttlMs, a bus
+ * channel and message ('' = none), published last: the message exists only once the change is applied, and
+ * cluster ('1' on Cluster). -> replication() (see above).
  */
 export const INVALIDATE = `
 ${LSN}
 ${ABANDON}
+${REPLICATION}
 local l = later(redis.call('HGET', KEYS[2], 'l'), ARGV[2])
 redis.call('HSET', KEYS[2], 't', ARGV[1])
 if l and l ~= '' then redis.call('HSET', KEYS[2], 'l', l) end
@@ -102,21 +133,23 @@ else
 end
 abandon(KEYS[3], ARGV[4], ARGV[5])
 if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
-return 1
+return replication(ARGV[10])
 `
 
-/** KEYS: a tag set. Takes its members and empties it in one step, so no member added meanwhile is lost. */
 /**
- * KEYS[1] a tag's set; ARGV: key, ttl (ms). Adds the key; the set's lifetime only grows, so a key cached for
- * less time cannot cut short the set a longer-lived key of the same tag is in.
+ * KEYS[1] a tag's set; ARGV: key, ttl (ms), cluster ('1' on Cluster). Adds the key; the set's lifetime only grows, so a key cached for
+ * less time cannot cut short the set a longer-lived key of the same tag is in. -> replication() (see above): a
+ * membership lost to a failover would let a later tag invalidation miss the key.
  */
 export const ADD_TAG = `
+${REPLICATION}
 redis.call('SADD', KEYS[1], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 or left < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
+return replication(ARGV[3])
 `
 
+/** KEYS: a tag set. Takes its members and empties it in one step, so no member added meanwhile is lost. */
 export const TAKE_TAG = `
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])

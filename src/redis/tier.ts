@@ -3,7 +3,7 @@ import { Cluster, type Redis } from 'ioredis'
 import { z } from 'zod'
 import type { AcquireResult, L2Tier } from '../cache/kit.js'
 import { FillWaiters } from '../cache/kit.js'
-import { parseOptions } from '../options.js'
+import { type Duration, duration, parseOptions } from '../options.js'
 import {
   closeRedis,
   duplicateRedis,
@@ -14,8 +14,9 @@ import {
   redisTargetSchema,
   sameRedis,
 } from './connection.js'
+import { ReplicationUnconfirmedError } from './errors.js'
 import { ReadBatch } from './read-batch.js'
-import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, TAKE_TAG } from './tier-scripts.js'
+import { ACQUIRE, ADD_TAG, FILL, INVALIDATE, RELEASE, REPLICATION_ID, TAKE_TAG } from './tier-scripts.js'
 
 export const schema = z.intersection(
   redisTargetSchema,
@@ -25,6 +26,12 @@ export const schema = z.intersection(
       .string()
       .regex(/^[^{}*?[\]\\]*$/, 'no braces or glob characters')
       .default('concord:'),
+    /**
+     * How long an invalidation or write waits (`WAIT`) for the master's connected replicas to hold it before it
+     * fails with `ReplicationUnconfirmedError` (the cache's `l2Timeout` bounds the whole call too). Unused
+     * without replicas. @default '200ms'
+     */
+    replicaAckTimeout: duration.default(200),
   }),
 )
 
@@ -35,21 +42,46 @@ const MAX_BATCH = 128
 export type RedisTierOptions = RedisTarget & {
   /** Prefix of every Redis key and channel of this tier. No braces or glob characters. @default 'concord:' */
   prefix?: string
+  /**
+   * How long an invalidation or write waits (`WAIT`) for the master's connected replicas to hold it before it
+   * fails with `ReplicationUnconfirmedError` (the cache's `l2Timeout` bounds the whole call too). Unused
+   * without replicas. @default '200ms'
+   */
+  replicaAckTimeout?: Duration
 }
+
+/** What the token-changing scripts return: the master's connected replicas and its replication id. */
+type Replication = [number, string]
 
 type Reply = (Buffer | number)[]
 interface Scripts {
   concordAcquireBuffer(v: string, t: string, k: string, ...argv: (string | number)[]): Promise<Reply>
   concordFill(v: string, t: string, k: string, ...argv: (string | number | Buffer)[]): Promise<number>
   concordRelease(k: string, ...argv: string[]): Promise<number>
-  concordInvalidate(v: string, t: string, k: string, ...argv: (string | number | Buffer)[]): Promise<number>
+  concordInvalidate(
+    v: string,
+    t: string,
+    k: string,
+    ...argv: (string | number | Buffer)[]
+  ): Promise<Replication>
   concordTakeTag(tagKey: string): Promise<string[]>
-  concordAddTag(tagKey: string, key: string, ttlMs: number): Promise<number>
+  concordAddTag(tagKey: string, key: string, ttlMs: number, cluster: string): Promise<Replication>
+}
+interface ReplicationCheck {
+  wait(replicas: number, timeoutMs: number): this
+  concordReplicationId(key: string): this
+  exec(): Promise<[Error | null, unknown][] | null>
 }
 
 /**
  * The Redis L2 tier, standalone or Cluster (`{ url }`, `{ nodes }` or `{ client }`). Per key, the value, its
  * version token and its lease share a hash slot (`prefix{key}:v|t|k`), so fencing is one atomic Lua script.
+ *
+ * Failover (docs/contract.md, "Redis Cluster failover"): an invalidation, a write or a tag membership resolves
+ * only once the key's master's replicas (connected, and on Cluster every one not flagged failed) hold it (`WAIT`, on a connection checked to still reach that
+ * master), so a promoted replica has every confirmed token; a change not confirmed rejects, and the caller
+ * retries it. Tokens are random, so a token minted on the lost master is never issued again, and a fill holding
+ * one finds the promoted replica's token differs (or is absent) and is refused.
  *
  * Waiting for another instance's load: waiters flag the lease, and the holder's fill script publishes the value on
  * one channel only when someone waits. Pub/sub rather than a blocking pop because one subscriber connection
@@ -82,23 +114,51 @@ export function createRedisTier(input: RedisTierOptions): L2Tier {
       c.defineCommand('concordInvalidate', { numberOfKeys: 3, lua: INVALIDATE })
       c.defineCommand('concordTakeTag', { numberOfKeys: 1, lua: TAKE_TAG })
       c.defineCommand('concordAddTag', { numberOfKeys: 1, lua: ADD_TAG })
+      c.defineCommand('concordReplicationId', { numberOfKeys: 1, lua: REPLICATION_ID })
     }
     return connection.client as RedisClient & Scripts
   }
+  const onCluster = () => (client() instanceof Cluster ? '1' : '0')
   const v = (key: string) => `${p}{${key}}:v`
   const t = (key: string) => `${p}{${key}}:t`
   const k = (key: string) => `${p}{${key}}:k`
   const tagKey = (tag: string) => `${p}tag:${tag}`
 
-  function invalidateOne(
+  /**
+   * Resolves once the replicas the script saw (`replicas`) hold the change it made on `slotKey`'s master. WAIT
+   * counts acknowledgements of this connection's writes so far, and it must run on the same master: in one
+   * pipeline with a script that reads the replication id, which a promoted replica changes, so a WAIT that the
+   * cluster routed to a new master (whose fresh connection has written nothing, and would be confirmed at once) is
+   * caught.
+   */
+  async function confirmed(slotKey: string, [replicas, id]: Replication): Promise<void> {
+    if (replicas === 0) return
+    const check = (client() as unknown as { pipeline(): ReplicationCheck }).pipeline()
+    const replies = await check.wait(replicas, options.replicaAckTimeout).concordReplicationId(slotKey).exec()
+    const [[waitError, acked] = [null, 0], [idError, nowId] = [null, '']] = replies ?? []
+    const error = waitError ?? idError
+    if (error) throw new ReplicationUnconfirmedError(slotKey, replicas, 0, error.message)
+    if (String(nowId) !== id)
+      throw new ReplicationUnconfirmedError(slotKey, replicas, 0, 'the master changed')
+    if (Number(acked) < replicas) {
+      throw new ReplicationUnconfirmedError(
+        slotKey,
+        replicas,
+        Number(acked),
+        `${acked} of ${replicas} replicas within ${options.replicaAckTimeout} ms`,
+      )
+    }
+  }
+
+  async function invalidateOne(
     key: string,
     lsn: string | undefined,
     fenceMs: number,
     blob?: Buffer,
     ttl?: number,
     announce?: { channel: string; payload: string | undefined },
-  ) {
-    return client().concordInvalidate(
+  ): Promise<void> {
+    const replication = await client().concordInvalidate(
       v(key),
       t(key),
       k(key),
@@ -108,15 +168,21 @@ export function createRedisTier(input: RedisTierOptions): L2Tier {
       channel,
       key,
       ...(blob ? [blob, ttl!] : ['', 0]),
-      ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : []),
+      ...(announce?.payload !== undefined ? [announce.channel, announce.payload] : ['', '']),
+      onCluster(),
     )
+    await confirmed(t(key), replication)
   }
 
   /** Adds `key` to each tag's set, whose lifetime only grows (see ADD_TAG). */
   async function addTags(key: string, tags: readonly string[], ttlMs: number): Promise<void> {
     if (tags.length === 0) return
     const c = client()
-    await Promise.all(tags.map((tag) => c.concordAddTag(tagKey(tag), key, ttlMs)))
+    await Promise.all(
+      tags.map(async (tag) =>
+        confirmed(tagKey(tag), await c.concordAddTag(tagKey(tag), key, ttlMs, onCluster())),
+      ),
+    )
   }
 
   function heard(message: Buffer): void {

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { FAULTS, MIN_SLOT_S, parseVerifyArgs, VerifyUsageError } from '../../scripts/verify/args.js'
 import { planFaults } from '../../scripts/verify/faults.js'
 
+/** `--faults all` on one Redis: every fault but the Cluster's. */
+const SINGLE = FAULTS.filter((fault) => fault !== 'redis-failover')
+
 const usage = (argv: string[]) => {
   try {
     parseVerifyArgs(argv)
@@ -13,10 +16,13 @@ const usage = (argv: string[]) => {
 }
 
 describe('verify arguments', () => {
-  it('takes --faults all as every fault, and none or nothing as no fault', () => {
-    expect(
-      parseVerifyArgs(['--faults', 'all', '--duration', String(FAULTS.length * MIN_SLOT_S)]).faults,
-    ).toEqual([...FAULTS])
+  it('takes --faults all as every fault the Redis supports, and none or nothing as no fault', () => {
+    expect(parseVerifyArgs(['--faults', 'all', '--duration', '90']).faults).toEqual(SINGLE)
+    expect(parseVerifyArgs(['--faults', 'all', '--redis', 'cluster', '--duration', '60']).faults).toEqual(
+      FAULTS.filter(
+        (fault) => !['pubsub-kill', 'redis-restart', 'redis-latency', 'partition-redis'].includes(fault),
+      ),
+    )
     expect(parseVerifyArgs(['--faults', 'none']).faults).toEqual([])
     expect(parseVerifyArgs([]).faults).toEqual([])
     expect(parseVerifyArgs(['--faults', 'redis-latency, nats-stop']).faults).toEqual([
@@ -37,6 +43,18 @@ describe('verify arguments', () => {
     expect(usage(['--clients', '100'])).toContain('from 1 to 64')
   })
 
+  it('refuses in one line a fault the chosen Redis cannot take', () => {
+    const single = usage(['--faults', 'redis-failover'])
+    expect(single).not.toContain('\n')
+    expect(single).toContain('redis-failover needs --redis cluster')
+    expect(usage(['--faults', 'redis-latency', '--redis', 'cluster'])).toContain('need --redis single')
+    expect(usage(['--redis', 'sentinel'])).toContain('--redis: expects single or cluster')
+    expect(parseVerifyArgs(['--faults', 'redis-failover', '--redis', 'cluster'])).toMatchObject({
+      faults: ['redis-failover'],
+      redis: 'cluster',
+    })
+  })
+
   it('answers an unknown option or a missing value in one line', () => {
     expect(usage(['--fault', 'all'])).toMatch(
       /^invalid options for npm run verify: arguments: Unknown option '--fault'.*expects --duration/,
@@ -46,7 +64,7 @@ describe('verify arguments', () => {
 
   it('refuses a duration that cannot hold the faults listed, saying the minimum', () => {
     expect(usage(['--faults', 'all', '--duration', '40'])).toContain(
-      `at least ${FAULTS.length * MIN_SLOT_S} s for ${FAULTS.length} faults`,
+      `at least ${SINGLE.length * MIN_SLOT_S} s for ${SINGLE.length} faults`,
     )
     expect(parseVerifyArgs(['--faults', 'all', '--duration', '90']).duration).toBe(90)
   })
@@ -60,15 +78,15 @@ describe('verify arguments', () => {
 
 describe('verify fault plan', () => {
   it('schedules every fault listed in a run of the minimum length, in order', () => {
-    const plan = planFaults(FAULTS.length * MIN_SLOT_S * 1000, FAULTS)
-    expect(plan.map((p) => p.fault)).toEqual([...FAULTS])
+    const plan = planFaults(SINGLE.length * MIN_SLOT_S * 1000, SINGLE)
+    expect(plan.map((p) => p.fault)).toEqual(SINGLE)
     for (const p of plan) expect(p.healMs).toBeGreaterThan(p.startMs)
-    expect(plan.at(-1)!.healMs).toBeLessThan(FAULTS.length * MIN_SLOT_S * 1000)
+    expect(plan.at(-1)!.healMs).toBeLessThan(SINGLE.length * MIN_SLOT_S * 1000)
   })
 
   it('schedules every fault in a 90 s run with all of them, and repeats them in a long run', () => {
-    expect(new Set(planFaults(90_000, FAULTS).map((p) => p.fault)).size).toBe(FAULTS.length)
-    const long = planFaults(600_000, FAULTS)
+    expect(new Set(planFaults(90_000, SINGLE).map((p) => p.fault)).size).toBe(SINGLE.length)
+    const long = planFaults(600_000, SINGLE)
     expect(long).toHaveLength(20)
     expect(long.filter((p) => p.fault === 'redis-latency')).toHaveLength(2)
   })

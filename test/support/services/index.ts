@@ -10,5 +10,10 @@ export {
 } from './partition-proxy.js'
 export { type PgNode, type PostgresServer, pgBinDir, startPostgres } from './postgres.js'
 export { type RedisServer, startRedis } from './redis.js'
-export { type RedisClusterServer, startRedisCluster } from './redis-cluster.js'
+export {
+  type ClusterNode,
+  type RedisClusterOptions,
+  type RedisClusterServer,
+  startRedisCluster,
+} from './redis-cluster.js'
 export { type SharedServices, type SharedServicesInfo, sharedServices } from './shared.js'
