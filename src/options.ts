@@ -43,6 +43,7 @@ export const duration = z
     return ms
   })
 
+/** A duration in an option: milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'7d'`. */
 export type Duration = z.input<typeof duration>
 
 /** A duration given to a method (not a factory): milliseconds, or a string such as `'30s'`. */

@@ -9,6 +9,7 @@ export interface DeliveryMeta {
   redelivered: boolean
 }
 
+/** Handles one delivered event; a throw makes the broker redeliver it after a backoff (or dead-letter it). */
 export type EventHandler = (event: EventEnvelope, meta: DeliveryMeta) => Promise<void>
 
 /** A message the subscriber gave up on, handed to `onDeadLetter` before it is acknowledged. */
@@ -28,6 +29,7 @@ export interface DeadLetter {
   error: unknown
 }
 
+/** What one subscriber did with its messages. */
 export interface SubscriptionStats {
   /** Handler calls, retries included. */
   delivered: number
@@ -43,15 +45,18 @@ export interface SubscriptionStats {
   errors: number
 }
 
+/** A consumer group's subscription to a topic, from `broker.subscribe`. */
 export interface Subscription {
   /**
    * Stops taking messages, waits for running handler calls to finish, and gives back the messages it held but
    * did not settle so the group receives them again. Idempotent.
    */
   close(): Promise<void>
+  /** Counters of this subscriber since it subscribed. */
   stats(): SubscriptionStats
 }
 
+/** A broker's connection state, as `health()` reports it. */
 export interface BrokerHealth {
   connected: boolean
   /** Open subscriptions. */
@@ -93,6 +98,7 @@ export interface Broker {
     handler: EventHandler,
     opts?: SubscribeOptions,
   ): Promise<Subscription>
+  /** Connection state and open subscriptions, for health checks and the dashboard. */
   health(): BrokerHealth
   /** Closes every subscription, then the connections. Idempotent. */
   close(): Promise<void>

@@ -29,9 +29,13 @@ export interface ReceivedMessage extends BusMessage {
   early?: true
 }
 
+/** What a cache gives a bus when it joins a channel: where, as whom, and the callbacks for messages and health. */
 export interface BusConnectOptions {
+  /** The channel: one per cache name, so caches of other names never hear each other. */
   channel: string
+  /** This process's identity: a member does not act on its own messages. */
   instanceId: string
+  /** Receives every message of the channel published by another member, in order. */
   onMessage(message: ReceivedMessage): void
   /**
    * `healthy: false` when messages may be lost from now on (disconnected, silent bus); `healthy: true` when they
@@ -40,13 +44,17 @@ export interface BusConnectOptions {
   onHealth(healthy: boolean, reason: string): void
 }
 
+/** One cache's membership of a bus channel: publishes invalidations, reports health. */
 export interface BusMember {
+  /** False while messages may be lost: the cache then bypasses its L1 (C2). */
   readonly healthy: boolean
   /** Resolves once the message has been handed to the transport (merged with others while one is in flight). */
   publish(message: BusMessage): Promise<void>
   /** Optional capability; see `EarlyDelivery`. Absent on transports that cannot offer it (memory). */
   readonly early?: EarlyDelivery
+  /** Counters of this member, for `cache.stats().bus`. */
   stats(): BusMemberStats
+  /** Leaves the channel; the member publishes and receives nothing afterwards. */
   close(): Promise<void>
 }
 

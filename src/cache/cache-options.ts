@@ -60,6 +60,7 @@ export const cacheOptionsSchema = z.object({
   onError: z.custom<(error: unknown) => void>((v) => typeof v === 'function').optional(),
 })
 
+/** Options of `createCache`; validated once, defaults as marked. */
 export interface CacheOptions {
   /** Namespace of the cache: prefixes its keys in L2 and names its bus channel. Letters, digits, `._-`. */
   name: string

@@ -18,6 +18,7 @@ export interface LoadContext {
   readonly minLsn?: string
 }
 
+/** Reads the value of a missed key from its source (the database); its result fills L1 and L2 unless fenced. */
 export type Loader<T> = (ctx: LoadContext) => T | Promise<T>
 
 /** A miss in progress in this process. Invalidations mark it `fenced`: its result must not enter L1. */

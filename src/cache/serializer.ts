@@ -6,6 +6,7 @@ import { SerializationError } from '../errors.js'
  */
 export interface Serializer {
   readonly name: string
+  /** The bytes (or text) stored in L2 for `value`. */
   serialize(value: unknown): string | Uint8Array
   /** Reads the value from `data` starting at byte `offset` (the cache's envelope header precedes it). */
   deserialize(data: Buffer, offset: number): unknown

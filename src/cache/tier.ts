@@ -81,6 +81,7 @@ export interface Announcement {
   payloads: readonly string[]
 }
 
+/** What a read that missed asks of the L2 tier: take the key's fill lease, or get the value or the current holder. */
 export interface AcquireRequest {
   leaseId: string
   leaseMs: number
@@ -91,6 +92,7 @@ export interface AcquireRequest {
   tagTtlMs: number
 }
 
+/** The tier's answer to a miss: the value (`hit`), the lease to fill it under `token` (`lease`), or another holder is filling (`busy`). */
 export type AcquireResult =
   | { kind: 'hit'; blob: Buffer }
   | { kind: 'lease'; token: string; lsn: string | undefined }

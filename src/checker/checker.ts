@@ -77,7 +77,12 @@ export interface CheckerOptions {
   /** Runs every `every` after `start()`; one run at a time, the next timed from the end of the last. */
   schedule?: { every: Duration }
   /** Calls `hook` after a run that found more than `threshold` divergences (0: any). */
-  alert?: { hook: (report: CheckReport) => void | Promise<void>; threshold?: number }
+  alert?: {
+    /** Gets the run's report (its divergences and repairs). */
+    hook: (report: CheckReport) => void | Promise<void>
+    /** Divergences a run may find without an alert. @default 0 */
+    threshold?: number
+  }
   /** Where each run's report is counted: `checkerMetrics(registry)` of concord/prometheus. @default none */
   metrics?: CheckerMetrics
   /** Reports kept by `history()`. @default 50 */
@@ -116,6 +121,7 @@ export interface Checker {
   history(): CheckReport[]
   /** The newest report, if any run finished. */
   lastReport(): CheckReport | undefined
+  /** Runs, divergences found and repaired since the checker was created. */
   totals(): CheckerTotals
   /** Starts the schedule (the first run after `schedule.every`). Idempotent; a no-op without a schedule. */
   start(): void

@@ -5,8 +5,11 @@ import type { Copy, Version } from './types.js'
 
 /** The part of a concord cache the helpers use: `inspect` reads a tier without loading, filling or counting. */
 export interface InspectableCache<T> {
+  /** What L1 and L2 hold for `key`, without loading, filling or counting. */
   inspect(key: string): Promise<Inspection<T>>
+  /** Drops `key` everywhere (a repair). */
   invalidate(key: string): Promise<void>
+  /** Drops `key` from this instance's L1 only. */
   deleteLocal(key: string): void
 }
 

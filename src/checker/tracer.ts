@@ -51,6 +51,7 @@ export const schema = z.object({
   onViolation: z.custom<(violation: Violation) => void>((v) => typeof v === 'function').optional(),
 })
 
+/** Options of `createConvergenceTracer`. */
 export interface ConvergenceTracerOptions {
   probes: Probe[]
   /** Share of `track()` calls that are traced, 0..1. @default 0.01 */
@@ -71,6 +72,7 @@ export interface ConvergenceTracerOptions {
   metrics?: TracerMetrics
   /** Decides sampling; tests pass their own. @default Math.random */
   random?: () => number
+  /** Hears each violation as it is found, for logs and alerts. */
   onViolation?: (violation: Violation) => void
 }
 
@@ -89,6 +91,7 @@ export interface Violation {
 /** The outcome of one traced write: seconds to convergence per path, or `null` for a violation. */
 export type Trace = Record<string, number | null>
 
+/** Convergence of one path: how many traced writes it showed in time, how many it missed, and how fast. */
 export interface PathStats {
   path: string
   converged: number
@@ -101,6 +104,7 @@ export interface PathStats {
   maxMs: number
 }
 
+/** What a tracer saw: writes traced, skipped and dropped, and per path. */
 export interface ConvergenceStats {
   /** Writes traced, not traced by sampling, and not traced for `maxInFlight`. */
   traced: number
@@ -113,6 +117,7 @@ export interface ConvergenceStats {
   paths: PathStats[]
 }
 
+/** Measures how long each copy (L1s, L2, other caches, projections) takes to show a committed write. */
 export interface ConvergenceTracer {
   /**
    * Reports a committed write of `key` at `version`. For a sampled share of writes, probes every path until
@@ -123,6 +128,7 @@ export interface ConvergenceTracer {
   track(key: string, version: Version, writtenAt?: number): Promise<Trace> | undefined
   /** Share of finished (write, path) traces that converged within 1 s. */
   readonly convergedWithin1sShare: number
+  /** Counts and per-path convergence percentiles so far. */
   stats(): ConvergenceStats
   /** The last `maxViolations` violations, oldest first. */
   violations(): Violation[]

@@ -121,6 +121,7 @@ export interface CheckReport {
 
 /** Where a checker counts its runs (a port: concord/prometheus's `checkerMetrics(registry)` is one adapter). */
 export interface CheckerMetrics {
+  /** Counts one finished run. */
   record(report: CheckReport): void
 }
 

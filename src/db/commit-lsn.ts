@@ -6,9 +6,16 @@ import type { Connection, Isolation, Queryable } from './types.js'
 /** What `withCommitLsn` needs of a pool: a node-postgres `Pool` fits (its `connect()` hands out a client). */
 export interface PoolOf<C extends Queryable> {
   readonly totalCount: number
-  connect(): Promise<C & { release(error?: Error | boolean): void }>
+  /** Hands out a client that is `release()`d afterwards. */
+  connect(): Promise<
+    C & {
+      /** Gives the client back to the pool (a truthy `error` discards it). */
+      release(error?: Error | boolean): void
+    }
+  >
   // node-postgres' callback form, declared so that the client type is inferred from a pg.Pool (TypeScript infers
   // from the last of overloaded signatures); never called.
+  /** node-postgres' callback form; declared for type inference only, never called. */
   connect(
     callback: (error: Error | undefined, client: C | undefined, done: (release?: never) => void) => void,
   ): void

@@ -2,6 +2,7 @@ import { within } from '../within.js'
 import { compareLsn, lsnDiff, maxLsn } from './lsn.js'
 import type { NodeAdapter, ReplicaHealth } from './types.js'
 
+/** How far behind its primary a replica may be and still serve reads; beyond either bound it is skipped. */
 export interface MaxLag {
   bytes?: number | undefined
   seconds?: number | undefined

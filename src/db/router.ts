@@ -4,6 +4,7 @@ import { compareLsn, isLsn } from './lsn.js'
 import type { ShardHealth } from './replica-health.js'
 import type { NodeAdapter, Queryable, ReadRoute } from './types.js'
 
+/** How `Shards.read` picks a node for one read. */
 export interface ReadOptions {
   /**
    * A session token from `withTransaction` (or an invalidation): the read runs on a replica that has

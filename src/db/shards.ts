@@ -89,6 +89,7 @@ export interface SingleDatabaseOptions extends Omit<ShardedOptions, 'shards' | '
 /** Options of `createShards`: a shard list (and map), or one database. */
 export type ShardsOptions = ShardedOptions | SingleDatabaseOptions
 
+/** Options of one `withTransaction`/`onShard` call. */
 export interface TransactionOptions {
   /** @default 'read committed' */
   isolation?: Isolation

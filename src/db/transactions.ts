@@ -9,9 +9,11 @@ import type { Isolation, NodeAdapter, SqlResult, SqlStatement, Tx } from './type
 
 /** Where `afterCommit` callbacks report the errors they throw. pino's `warn(obj, msg)` fits. */
 export interface DbLogger {
+  /** Logs one swallowed error with its context (shard, statement). */
   warn(context: Record<string, unknown>, message: string): void
 }
 
+/** How a transaction failing with a serialization failure or deadlock (40001, 40P01) is retried. */
 export interface TransactionRetryPolicy {
   /** Attempts in all, the first included. */
   attempts: number

@@ -23,6 +23,7 @@ export interface SqlResult<R> {
  * (node-postgres takes one for a callback).
  */
 export interface Queryable {
+  /** Runs one statement (text, or `{ name, text, values }` to prepare it once per connection) with `$1...` parameters. */
   query<R = Record<string, unknown>>(
     statement: string | SqlStatement,
     values?: unknown[],
@@ -59,6 +60,7 @@ export interface Tx extends Connection {
  */
 export interface ShardStatements {
   readonly count: number
+  /** Runs one statement on shard `shard`'s primary in its own transaction. */
   execute<R = Record<string, unknown>>(
     shard: number,
     statement: string | SqlStatement,
@@ -66,6 +68,7 @@ export interface ShardStatements {
   ): Promise<SqlResult<R>>
 }
 
+/** A transaction's isolation level, as PostgreSQL names it. */
 export type Isolation = 'read committed' | 'repeatable read' | 'serializable'
 
 /**
@@ -101,6 +104,7 @@ export interface NodeAdapter {
   transaction<T>(fn: (q: Queryable) => Promise<T>, isolation: Isolation): Promise<{ result: T; lsn: string }>
   /** LISTEN on `channel`; `onNotify` gets each payload. Resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
+  /** Closes the node's connections (a pool passed in by the application is left open). */
   close(): Promise<void>
 }
 

@@ -4,7 +4,9 @@ import { NotATransactionError, splitPlaceholders, textAndValues } from '../db/ki
 
 /** The part of a Drizzle node-postgres transaction the adapter uses (`NodePgTransaction` has it). */
 export interface DrizzleTxLike {
+  /** Runs a Drizzle `sql` statement in the transaction. */
   execute(query: SQL): Promise<unknown>
+  /** Aborts the transaction (Drizzle throws to unwind it). */
   rollback(): unknown
 }
 

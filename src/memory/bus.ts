@@ -2,6 +2,7 @@ import type { BusConnectOptions, BusMember, BusMemberStats, BusMessage, Invalida
 import { Batcher, BusPublishError, LagSamples } from '../bus/kit.js'
 import { ClosedError } from '../errors.js'
 
+/** Options of `createMemoryBus`. */
 export interface MemoryBusOptions {
   /**
    * Runs a delivery. The default delivers synchronously inside `publish`; tests pass a scheduler to reorder
@@ -12,7 +13,9 @@ export interface MemoryBusOptions {
 
 /** A memory bus plus fault injection: a disconnected member neither sends nor receives and reports unhealthy. */
 export interface MemoryBus extends InvalidationBus {
+  /** Cuts `instanceId` off: its members report unhealthy and miss messages until `reconnect`. */
   disconnect(instanceId: string): void
+  /** Reconnects `instanceId`: its members report healthy again. */
   reconnect(instanceId: string): void
 }
 

@@ -40,6 +40,7 @@ export const schema = z.object({
     .optional(),
 })
 
+/** Options of `createInbox`. */
 export interface InboxOptions {
   /** The shards holding the consumer's data; the dedup record is written in the handler's transaction. */
   shards: ShardsCore
@@ -67,8 +68,10 @@ export interface HandleContext {
   attempt: number
 }
 
+/** An event's effect, run in `tx` beside the dedup record: both commit or neither. */
 export type InboxHandler<T> = (tx: Tx, event: EventEnvelope, ctx: HandleContext) => Promise<T>
 
+/** `handle`'s outcome: run and committed (with the commit LSN), already handled, or given up on. */
 export type HandleResult<T> =
   | { status: 'processed'; result: T; lsn: string }
   | { status: 'duplicate' }

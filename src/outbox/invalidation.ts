@@ -6,6 +6,7 @@ import { INVALIDATION_TOPIC, INVALIDATION_TYPE } from './writer.js'
 
 /** What the invalidator needs from a cache: concord/cache's `invalidate(keys, { lsn })`. */
 export interface InvalidationCache {
+  /** Drops `keys` everywhere, fencing fills from replicas behind `lsn`. */
   invalidate(keys: string[], opts?: { lsn?: string }): Promise<unknown>
 }
 
@@ -36,6 +37,7 @@ export const schema = z.object({
   onUnknownCache: z.custom<(cache: string) => void>((v) => typeof v === 'function').optional(),
 })
 
+/** Options of `createInvalidator`. */
 export interface InvalidatorOptions {
   broker: InvalidationBroker
   /** The caches by the names writers give `addInvalidation`. */
@@ -69,11 +71,13 @@ const RETRY_UNTIL_APPLIED: SubscribeOptions = {
 /** Errors that say the record itself can never apply (a bad key or LSN): retrying would not help. */
 const NEVER_APPLIES = new Set(['E_INVALID_INPUT', 'E_CACHE_INVALID_KEY'])
 
+/** Applies the durable invalidation records relays publish: heals a writer that died between commit and invalidate. */
 export interface Invalidator {
   /** Subscribes; resolves once the subscription is registered. */
   start(): Promise<void>
   /** Records applied since start. */
   applied(): number
+  /** Unsubscribes, letting records in flight finish. */
   close(): Promise<void>
 }
 

@@ -77,6 +77,7 @@ export const relaySchema = z.object({
   beforeSettle: fn<(events: EventEnvelope[], shard: number) => void | Promise<void>>('a function').optional(),
 })
 
+/** Options of `createRelay`. */
 export interface RelayOptions {
   /** The shards whose outboxes this relay drains (concord/db `createShards`). */
   shards: ShardsCore

@@ -36,6 +36,7 @@ export interface Relay {
   close(): Promise<void>
   /** One claim-publish-settle pass on each shard, without the loops (tests, scripts). Returns events published. */
   runOnce(): Promise<number>
+  /** Counters of this relay since it started (published, retried, parked, dead-lettered). */
   stats(): RelayStats
   /** Pending, retrying and dead-lettered counts and the oldest pending age, per shard. */
   status(): Promise<OutboxShardStatus[]>

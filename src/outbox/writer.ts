@@ -28,6 +28,7 @@ export const schema = z.object({
   notify: z.boolean().default(true),
 })
 
+/** Options of `createOutbox`. */
 export interface OutboxOptions {
   /** The broker topic of an event. @default the event's aggregateType */
   topicFor?: (event: EventEnvelope) => string

@@ -24,7 +24,12 @@ export interface PgliteBootOptions {
   /** A directory for the data files; in memory when absent. An existing database there is resumed. */
   dataDir?: string
   /** What the template holds beyond initdb: `key` names it (same key, same result), `setup` makes it. */
-  template?: { key: string; setup: (db: PGlite) => Promise<void> }
+  template?: {
+    /** Names the template: the same key must always give the same result. */
+    key: string
+    /** Makes it: applies the migrations to a fresh database. */
+    setup: (db: PGlite) => Promise<void>
+  }
   /** Where templates are kept across processes; false: in this process only. */
   cacheDir?: string | false
 }

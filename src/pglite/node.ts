@@ -29,6 +29,7 @@ const schema = z.union([
     .strict(),
 ])
 
+/** Options of `createPgliteNode`: a PGlite it opens (in memory, or in `dataDir`), or one you opened (`db`). */
 export type PgliteNodeOptions =
   | { dataDir?: string; name?: string; migrations?: Migration[]; cacheDir?: string | false }
   | { db: PGlite; name?: string }

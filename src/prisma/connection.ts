@@ -3,7 +3,9 @@ import { NotATransactionError, textAndValues } from '../db/kit.js'
 
 /** The part of a Prisma interactive transaction client (`$transaction(async (tx) => ...)`) the adapter uses. */
 export interface PrismaTxLike {
+  /** Runs a parameterised query in the transaction and returns its rows. */
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>
+  /** Runs a parameterised statement in the transaction and returns the rows it changed. */
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>
 }
 

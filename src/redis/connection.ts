@@ -56,6 +56,7 @@ export type RedisTarget =
       nodes?: never
       redisOptions?: never
     }
+/** An ioredis client: standalone or Cluster. */
 export type RedisClient = Redis | Cluster
 
 /** `EarlyDelivery.endpoint` of a Redis bus: where it connects. */

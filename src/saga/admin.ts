@@ -32,6 +32,7 @@ export interface SagaListFilter {
  * runs its steps and stays on the engine.
  */
 export interface SagaAdmin {
+  /** The saga with this id, if any. */
   get(id: string): Promise<SagaRecord | undefined>
   /** The saga with this idempotency key, if any. */
   find(name: string, idempotencyKey: string): Promise<SagaRecord | undefined>
@@ -39,6 +40,7 @@ export interface SagaAdmin {
   list(filter?: SagaListFilter): Promise<SagaRecord[]>
   /** Sagas by status, every status present (0 when none). */
   counts(): Promise<Record<SagaStatus, number>>
+  /** The saga's log entries, oldest first: what ran, failed and was compensated. */
   history(id: string): Promise<SagaLogEntry[]>
   /**
    * Settles a NEEDS_ATTENTION saga by hand (the person fixed it), noting what was done.

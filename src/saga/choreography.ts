@@ -17,6 +17,7 @@ import { compensateOnce, once } from './once.js'
 
 export type ProcessStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED'
 
+/** A process run by choreography: which events confirm it and which cancel it. */
 export interface ChoreographyDefinition {
   /** The process kind, e.g. 'order'. */
   name: string
@@ -35,12 +36,14 @@ export interface ProcessTransition {
   late: boolean
 }
 
+/** A running choreography: records the events of each process and says when it is confirmed or cancelled. */
 export interface Choreography {
   readonly name: string
   /** Starts a process PENDING, in the transaction that emits its first event. False if it exists. */
   start(tx: Connection, processId: string): Promise<boolean>
   /** Records a participant's answer in the consumer's (inbox) transaction; returns the transition. */
   record(tx: Connection, processId: string, eventType: string): Promise<ProcessTransition>
+  /** Where the process is now. */
   status(
     q: Queryable,
     processId: string,

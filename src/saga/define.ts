@@ -35,6 +35,7 @@ export interface StepContext<I = unknown> {
  */
 export type StepKind = 'compensatable' | 'pivot' | 'retriable'
 
+/** How a failing step action (or compensation) is retried before the saga compensates or waits for a person. */
 export interface StepRetryPolicy {
   /** Attempts in all, the first included. */
   attempts?: number
@@ -43,6 +44,7 @@ export interface StepRetryPolicy {
   maxBackoff?: Duration
 }
 
+/** One step of a saga: its action, its compensation, its kind and retry policy. */
 export interface SagaStep<I = unknown> {
   name: string
   /** @default 'compensatable' */

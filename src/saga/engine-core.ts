@@ -22,6 +22,7 @@ export function sagaIdFor(name: string, idempotencyKey: string): string {
   return uuidv5(`${name}\u0000${idempotencyKey}`, SAGA_NAMESPACE)
 }
 
+/** Options of one `run`/`submit`. */
 export interface SagaRunOptions {
   /** Same key, same saga: a second `run()` returns the first one's outcome. @default a new uuid */
   idempotencyKey?: string

@@ -61,6 +61,7 @@ export interface EffectRetryOptions {
   timeout?: Duration
 }
 
+/** Options of `createSagaEngine`. */
 export interface SagaEngineOptions {
   /** Where sagas are kept: `createSqlSagaLog(...)` (durable) or `createMemorySagaLog()`. */
   log: SagaLog

@@ -33,7 +33,9 @@ export interface SagaEngine {
   readonly owner: string
   /** Makes a saga runnable here; register every saga before `recover()` so it can resume them. */
   register<I>(def: SagaDefinition<I>): RegisteredSaga<I>
+  /** Runs `def` to its end (or finds the saga with this idempotency key) and reports how it ended. */
   run<I>(def: SagaDefinition<I>, input: I, options?: SagaRunOptions): Promise<SagaOutcome>
+  /** Writes the saga to the log and returns its id at once; the engine drives it in the background. */
   submit<I>(
     def: SagaDefinition<I>,
     input: I,
@@ -52,9 +54,13 @@ export interface SagaEngine {
   retry(id: string): Promise<SagaOutcome>
   /** Admin: settles a NEEDS_ATTENTION saga by hand (the person fixed it), noting what was done. */
   resolve(id: string, resolution: { status: 'COMPLETED' | 'COMPENSATED'; note: string }): Promise<SagaOutcome>
+  /** The saga with this id, if any. */
   get(id: string): Promise<SagaRecord | undefined>
+  /** Sagas matching `filter`, most recently updated first. */
   list(filter?: SagaListFilter): Promise<SagaRecord[]>
+  /** Sagas by status, every status present (0 when none). */
   counts(): Promise<Record<SagaStatus, number>>
+  /** The saga's log entries, oldest first. */
   history(id: string): Promise<SagaLogEntry[]>
   /** Stops driving (at the next step boundary), releases this process's leases, stops recovery. */
   close(): Promise<void>

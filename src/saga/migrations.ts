@@ -10,6 +10,7 @@ export interface SagaMigration {
   sql: string
 }
 
+/** The saga log's tables, for `Shards.migrate` (or `migrationScript` to apply them with your own tool). */
 export const sagaMigrations: readonly SagaMigration[] = Object.freeze([
   {
     module: 'saga',

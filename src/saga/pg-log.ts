@@ -25,6 +25,7 @@ export const schema = z
   })
   .strict()
 
+/** Options of `createSqlSagaLog`. */
 export interface SqlSagaLogOptions {
   /** The shards: `sagaSqlFromShards(shards)` or `sagaSqlFromClients([...])`. */
   db: SagaSql

@@ -11,6 +11,7 @@
  */
 export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'NEEDS_ATTENTION'
 
+/** Every saga status, in lifecycle order (for listings and metrics). */
 export const SAGA_STATUSES: readonly SagaStatus[] = [
   'RUNNING',
   'COMPENSATING',
@@ -33,6 +34,7 @@ export interface SagaErrorInfo {
   message: string
 }
 
+/** A step's state as the log keeps it. */
 export interface StepRecord {
   name: string
   status: StepStatus
@@ -54,6 +56,7 @@ export interface SagaAttention {
   resolution?: string
 }
 
+/** A saga as the log keeps it: input, status, per-step state, the failure, and what waits for a person. */
 export interface SagaRecord {
   id: string
   name: string
@@ -125,9 +128,14 @@ export interface SagaLog {
     status: 'COMPLETED' | 'COMPENSATED',
     resolution: string,
   ): Promise<SagaRecord | undefined>
+  /** The saga with this id, if any. */
   get(id: string): Promise<SagaRecord | undefined>
+  /** The saga of this name and idempotency key, if any. */
   find(name: string, idempotencyKey: string): Promise<SagaRecord | undefined>
+  /** Sagas matching `filter`, most recently updated first. */
   list(filter?: { status?: SagaStatus; name?: string; limit?: number }): Promise<SagaRecord[]>
+  /** Sagas by status, every status present (0 when none). */
   counts(): Promise<Record<SagaStatus, number>>
+  /** The saga's log entries, oldest first. */
   history(id: string): Promise<SagaLogEntry[]>
 }

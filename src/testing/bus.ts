@@ -4,6 +4,7 @@ import type { BusMember, InvalidationBus, ReceivedMessage } from '../cache/index
 import { ClosedError } from '../errors.js'
 import { waitFor } from './wait.js'
 
+/** How `runBusContract` makes the bus under test and cleans up. */
 export interface BusContractOptions {
   /** Names the suite: `bus contract: <name>`. */
   name: string

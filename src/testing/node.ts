@@ -15,6 +15,7 @@ import {
 import { InvalidInputError } from '../errors.js'
 import { sleep, waitFor } from './wait.js'
 
+/** How `runNodeContract` makes the node adapter under test and cleans up. */
 export interface NodeContractOptions {
   /** Names the suite: `db contract: <name>`. */
   name: string

@@ -16,11 +16,13 @@ export interface RecordingBroker {
   calls(): number
   /** Publishes containing this event fail with `MessageRejectedError` (the events before it are stored). */
   poison(id: string): void
+  /** Lets publishes containing this event succeed again. */
   cure(id: string): void
   /** While down, every publish fails with `BrokerUnavailableError`. */
   down(value: boolean): void
 }
 
+/** A memory broker that records what a relay publishes and can fail chosen publishes, for outbox tests. */
 export function recordingBroker(): RecordingBroker {
   const inner = createMemoryBroker()
   const published: { topic: string; event: EventEnvelope }[] = []

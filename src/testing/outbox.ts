@@ -15,6 +15,7 @@ import { traceIdOf } from '../outbox/kit.js'
 import { outOfOrder, recordingBroker } from './outbox-fixtures.js'
 import { signal, sleep, waitFor } from './wait.js'
 
+/** How `runOutboxContract` makes the shards under test and cleans up. */
 export interface OutboxContractOptions {
   /** Names the suite: `outbox contract: <name>`. */
   name: string

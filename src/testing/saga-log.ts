@@ -12,6 +12,7 @@ import {
 } from '../saga/index.js'
 import { sleep } from './wait.js'
 
+/** How `runSagaLogContract` makes the saga log under test and cleans up. */
 export interface SagaLogContractOptions {
   /** Names the suites: `SagaLog contract: <name>`. */
   name: string

@@ -11,6 +11,7 @@ export interface TierFixture {
   cleanup?(): Promise<void>
 }
 
+/** How `runTierContract` makes the L2 tier under test and cleans up. */
 export interface TierContractOptions {
   /** Names the suite: `L2 tier contract: <name>`. */
   name: string

@@ -23,10 +23,16 @@ export async function waitFor<T>(
   }
 }
 
+/** Resolves after `ms` milliseconds (a pause in a scenario, never a wait for a condition: use `waitFor`). */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** A promise and the function that resolves it: one side of a test waits on `promise`, the other calls `fire()`. */
-export function signal(): { promise: Promise<void>; fire: () => void } {
+export function signal(): {
+  /** Resolves once `fire()` is called. */
+  promise: Promise<void>
+  /** Resolves `promise`. */
+  fire: () => void
+} {
   let fire!: () => void
   const promise = new Promise<void>((resolve) => {
     fire = resolve

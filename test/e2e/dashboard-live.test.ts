@@ -8,7 +8,7 @@ import { createAdminRoutes } from '../../src/admin/index.js'
 import { createCache } from '../../src/cache/index.js'
 import { type Comparator, createChecker, createConvergenceTracer } from '../../src/checker/index.js'
 import { checkerMetrics, tracerMetrics } from '../../src/prometheus/index.js'
-import { launchChromium } from '../support/browser.js'
+import { launchChromium, saveDocsScreenshot } from '../support/browser.js'
 
 // The dashboard in a real browser: live sources (a cache, an in-memory "database" with an outbox and a
 // projection, the checker and the tracer), a write through them, and the page's numbers following it.
@@ -166,6 +166,7 @@ describe('dashboard at /admin/', () => {
     await page.waitForTimeout(1500) // a few more points on each chart before the picture
     mkdirSync('test-artifacts', { recursive: true })
     await page.screenshot({ path: 'test-artifacts/dashboard.png', fullPage: true })
+    await saveDocsScreenshot(page, 'dashboard')
     await page.close()
   })
 })

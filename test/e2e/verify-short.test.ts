@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FAULTS } from '../../scripts/verify/args.js'
+import { launchChromium, saveDocsScreenshot } from '../support/browser.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -90,5 +91,18 @@ describe('npm run verify', () => {
     expect(html).toContain('<svg')
     expect(html).toContain('Staleness over time')
     for (const fault of FAULTS) expect(html).toContain(fault)
+
+    if (process.env.CONCORD_DOCS_SCREENSHOTS === '1') {
+      // The report as a reader sees it, for docs/images/verify-report.png (see saveDocsScreenshot).
+      const browser = await launchChromium()
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+        await page.goto(`file://${join(out, 'verify-report.html')}`)
+        expect(await page.textContent('body')).toContain('Staleness over time')
+        await saveDocsScreenshot(page, 'verify-report')
+      } finally {
+        await browser.close()
+      }
+    }
   }, 600_000)
 })

@@ -31,6 +31,13 @@ describe('docs/getting-started.md: the snippets run', () => {
     expect(run.code).toBe(0)
   })
 
+  it("README.md's ten-line example: a fill, then an invalidation that empties this instance's L1", async () => {
+    const run = await runSnippet('docs/snippets/readme.ts', { REDIS_URL: redis.url })
+    expect(run.stderr).toBe('')
+    expect(run.stdout).toBe('price 10, still cached after invalidate: false\n')
+    expect(run.code).toBe(0)
+  })
+
   it('outbox.ts: an order committed on PostgreSQL is relayed through NATS and shipped once', async () => {
     const db = await sharedServices().postgres.createDatabase('docs_outbox')
     const env = { DATABASE_URL: db.primaryUrl, NATS_URL: nats.url }

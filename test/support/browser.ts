@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
 
 /** Debian's chromium (the setup script installs the `chromium` package). */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -25,4 +27,21 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   })
+}
+
+/** Where the docs' screenshots live (docs/images/, committed; docs/README.md and the README show them). */
+const DOCS_IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url))
+
+/**
+ * Rewrites docs/images/<name>.png from `page` when the run sets CONCORD_DOCS_SCREENSHOTS=1 (a PNG differs in its
+ * bytes on every run, so an ordinary test run leaves the committed pictures alone; refresh them on purpose with
+ * `CONCORD_DOCS_SCREENSHOTS=1 npx vitest run test/e2e/dashboard-live.test.ts test/e2e/verify-short.test.ts`).
+ * The docs link to them, so the docs check fails if one goes missing. Returns the path written, or undefined.
+ */
+export async function saveDocsScreenshot(page: Page, name: string): Promise<string | undefined> {
+  if (process.env.CONCORD_DOCS_SCREENSHOTS !== '1') return undefined
+  mkdirSync(DOCS_IMAGES, { recursive: true })
+  const path = join(DOCS_IMAGES, `${name}.png`)
+  await page.screenshot({ path, fullPage: true })
+  return path
 }
