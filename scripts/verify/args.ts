@@ -11,6 +11,7 @@ export const FAULTS = [
   'nats-stop',
   'instance-kill',
   'redis-latency',
+  'primary-failover',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
 

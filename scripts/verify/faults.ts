@@ -1,4 +1,5 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
+import { injectPrimaryFailover } from './fault-primary-failover.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
 import type { System } from './launch.js'
@@ -135,6 +136,7 @@ function injectors(
         heal: async () => system.proxy.setDelay(0),
       }
     },
+    'primary-failover': () => injectPrimaryFailover(system, random),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 

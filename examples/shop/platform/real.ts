@@ -7,7 +7,8 @@ import type { Infra } from './infra.js'
 
 /**
  * Where the real services are, from the environment:
- * - `SHOP_SHARDS`: one entry per shard separated by `;`, each `primaryUrl[,replicaUrl...]`
+ * - `SHOP_SHARDS`: one entry per shard separated by `;`, each the URLs of its servers, `primaryUrl[,replicaUrl...]`
+ *   (in any order: the roles are found with `pg_is_in_recovery()`, and follow a failover)
  * - `SHOP_SEARCH_DB`: the search service's database URL
  * - `REDIS_URL` (standalone) or `REDIS_CLUSTER_NODES` (`host:port,host:port,...`)
  * - `NATS_URL`
@@ -25,13 +26,9 @@ export type RealEnv = z.infer<typeof realEnv>
 export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra {
   const max = options.pool ?? 10
   const shards = createShards({
-    shards: env.SHOP_SHARDS.split(';').map((entry) => {
-      const [primary, ...replicas] = entry.split(',')
-      return {
-        primary: createPgNode({ connectionString: primary!, max }),
-        replicas: replicas.map((url) => createPgNode({ connectionString: url, max })),
-      }
-    }),
+    shards: env.SHOP_SHARDS.split(';').map((entry) => ({
+      nodes: entry.split(',').map((url) => createPgNode({ connectionString: url, max })),
+    })),
   })
   const search = createShards({
     shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max }) }],
