@@ -10,9 +10,9 @@ export async function injectPrimaryFailover(
   system: System,
   random: () => number,
 ): Promise<{ target: string; note: string; heal(): Promise<void> }> {
-  const index = 1 + Math.floor(random() * (system.postgres.length - 1))
-  const pair = system.postgres[index]!
-  const shard = index - 1
+  // Server i holds shard i's database (server 0 the search database too).
+  const shard = 1 + Math.floor(random() * (system.postgres.length - 1))
+  const pair = system.postgres[shard]!
   const database = new URL(system.shardUrls[shard]!).pathname.slice(1)
   const { primary, old } = await pair.promote({ oldPrimary: 'kill' })
   // The invariants and the checker read the shard where its primary now is.
