@@ -15,6 +15,7 @@ export const FAULTS = [
   'partition-pg',
   'partition-nats',
   'redis-failover',
+  'primary-failover',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
 

@@ -1,5 +1,6 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
 import { partition } from './fault-partition.js'
+import { injectPrimaryFailover } from './fault-primary-failover.js'
 import { redisFailover } from './fault-redis-failover.js'
 import type { FaultWindow, History } from './history.js'
 import { call, sleep } from './http.js'
@@ -158,6 +159,7 @@ function injectors(
       pick,
     ),
     'redis-failover': () => redisFailover(system, pick),
+    'primary-failover': () => injectPrimaryFailover(system, random),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 

@@ -76,6 +76,11 @@ export function isConnectionError(error: unknown): boolean {
   )
 }
 
+/** A write refused because the node is in recovery (25006 read_only_sql_transaction): it is not the primary now. */
+export function isNotPrimaryError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '25006'
+}
+
 /** The SQLSTATE of a retryable transaction conflict (40001 serialisation failure, 40P01 deadlock), or null. */
 export function retryableConflict(error: unknown): string | null {
   const code = (error as { code?: unknown } | null)?.code

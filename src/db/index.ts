@@ -24,6 +24,7 @@ export type { ShardMap } from './shard-map.js'
 export { createShardMap } from './shard-map.js'
 export type {
   ShardedOptions,
+  ShardRolesState,
   Shards,
   ShardsCore,
   ShardsOptions,
@@ -31,6 +32,7 @@ export type {
   TransactionOptions,
 } from './shards.js'
 export { createShards } from './shards.js'
+export type { Failover, ShardRoles, TopologySource } from './topology.js'
 export type { DbLogger, TransactionRetryPolicy } from './transactions.js'
 export type {
   Connection,

@@ -32,6 +32,8 @@ export class ShardHealth {
     private readonly nodes: readonly NodeAdapter[],
     private readonly maxLag: MaxLag,
     private readonly timeoutMs: number,
+    /** The primary's timeline as last read (null: unknown). */
+    private readonly timeline: () => number | null = () => null,
   ) {
     this.replicas = nodes.map((node, replica) => ({
       shard,
@@ -49,16 +51,21 @@ export class ShardHealth {
   /** Checks every replica once; never throws (an unreachable node is a state, not an error). */
   async check(): Promise<void> {
     if (this.nodes.length === 0) return
-    const [primary, ...replicas] = await Promise.allSettled([
-      this.timed(this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')),
-      ...this.nodes.map((node) =>
+    // Replicas first, then the primary: a replica that follows this primary is then never past it, so one that
+    // is past it replays another history (an old primary's lost tail after a failover).
+    const replicas = await Promise.allSettled(
+      this.nodes.map((node) =>
         this.timed(
-          node.query<{ replay: string | null; ts_lag: number | null }>(
+          node.query<{ replay: string | null; ts_lag: number | null; tli: number | null }>(
             `SELECT pg_last_wal_replay_lsn()::text AS replay,
-                    extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS ts_lag`,
+                    extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS ts_lag,
+                    (SELECT received_tli FROM pg_stat_wal_receiver) AS tli`,
           ),
         ),
       ),
+    )
+    const [primary] = await Promise.allSettled([
+      this.timed(this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')),
     ])
     const now = Date.now()
     const primaryLsn = primary.status === 'fulfilled' ? (primary.value.rows[0]?.lsn ?? null) : null
@@ -75,6 +82,20 @@ export class ShardHealth {
       if (!row?.replay) {
         state.healthy = false
         state.lastError = 'not a replica (pg_last_wal_replay_lsn() is null)'
+        return
+      }
+      // The timeline it receives (visible to a role with pg_read_all_stats, e.g. pg_monitor; else null).
+      const timeline = this.timeline()
+      if (row.tli != null && timeline !== null && row.tli < timeline) {
+        state.healthy = false
+        state.replayLsn = null
+        state.lastError = `on timeline ${row.tli}, the primary is on ${timeline}: not following the new primary`
+        return
+      }
+      if (primaryLsn && compareLsn(row.replay, primaryLsn) > 0) {
+        state.healthy = false
+        state.replayLsn = null
+        state.lastError = `replayed ${row.replay}, past the primary's ${primaryLsn}: another history (an old primary's)`
         return
       }
       this.observe(i, row.replay)

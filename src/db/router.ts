@@ -2,6 +2,7 @@ import { InvalidInputError } from '../errors.js'
 import { isConnectionError, ShardUnavailableError } from './errors.js'
 import { compareLsn, isLsn } from './lsn.js'
 import type { ShardHealth } from './replica-health.js'
+import type { ShardTopology } from './topology.js'
 import type { NodeAdapter, Queryable, ReadRoute } from './types.js'
 
 /** How `Shards.read` picks a node for one read. */
@@ -40,6 +41,7 @@ export class ShardRouter {
     'replica-caught-up': 0,
     'replica-behind': 0,
     'replica-failed': 0,
+    'token-beyond-primary': 0,
   }
 
   constructor(
@@ -47,6 +49,9 @@ export class ShardRouter {
     private readonly primary: NodeAdapter,
     private readonly replicas: readonly NodeAdapter[],
     private readonly health: ShardHealth,
+    private readonly topology?: ShardTopology,
+    /** Called when the primary fails a read: its roles are looked up again. */
+    private readonly onPrimaryFault?: () => void,
   ) {}
 
   async read<T>(
@@ -59,7 +64,7 @@ export class ShardRouter {
     }
     if (options.primary) return this.onPrimary(fn, 'primary-requested')
     const candidates = this.candidates(minLsn)
-    if (candidates.length === 0) return this.onPrimary(fn, 'no-replica')
+    if (candidates.length === 0) return this.onPrimary(fn, await this.beyond(minLsn, 'no-replica'))
     let behind = false
     for (const replica of candidates.slice(0, MAX_REPLICA_TRIES)) {
       const node = this.replicas[replica]!
@@ -89,7 +94,32 @@ export class ShardRouter {
         this.health.markFailed(replica, error)
       }
     }
-    return this.onPrimary(fn, behind ? 'replica-behind' : 'replica-failed')
+    return this.onPrimary(fn, await this.beyond(minLsn, behind ? 'replica-behind' : 'replica-failed'))
+  }
+
+  /**
+   * After a failover, a token past the switch point may name a commit the new primary never had: no replica
+   * will ever replay it, and the primary is all there is. Said as its own reason ('token-beyond-primary') when
+   * the primary's position, read now, is behind the token; one extra round trip, only for such tokens.
+   */
+  private async beyond(
+    minLsn: string | undefined,
+    reason: ReadRoute['reason'],
+  ): Promise<ReadRoute['reason']> {
+    const switched = this.topology?.lastFailover?.switchLsn
+    if (minLsn === undefined || !switched || compareLsn(minLsn, switched) <= 0) return reason
+    const seen = this.topology!.primaryLsn
+    if (seen !== null && compareLsn(minLsn, seen) <= 0) return reason
+    try {
+      const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+      const lsn = rows[0]?.lsn
+      if (!isLsn(lsn)) return reason
+      this.topology!.sawPrimaryLsn(this.primary, lsn)
+      return compareLsn(minLsn, lsn) > 0 ? 'token-beyond-primary' : reason
+    } catch {
+      // The read itself will say what is wrong with the primary.
+      return reason
+    }
   }
 
   /** Healthy replicas, round robin; with `minLsn`, those known to have replayed it first. */
@@ -112,7 +142,10 @@ export class ShardRouter {
     try {
       return { result: await fn(this.primary), route }
     } catch (error) {
-      if (isConnectionError(error)) throw new ShardUnavailableError(this.shard, this.primary.name, error)
+      if (isConnectionError(error)) {
+        this.onPrimaryFault?.()
+        throw new ShardUnavailableError(this.shard, this.primary.name, error)
+      }
       throw error
     }
   }

@@ -6,6 +6,7 @@ import { type MigrationReport, migrateNode, orderMigrations } from './migrations
 import { ShardHealth } from './replica-health.js'
 import { type ReadOptions, ShardRouter } from './router.js'
 import { createShardMap, type ShardMap } from './shard-map.js'
+import { type Failover, ShardTopology, type TopologySource } from './topology.js'
 import { type DbLogger, runStatement, runTransaction } from './transactions.js'
 import type {
   Isolation,
@@ -31,8 +32,30 @@ const isNode = (v: unknown): v is NodeAdapter =>
 const node = z.custom<NodeAdapter>(isNode, 'a node adapter: createPgNode(...) or createPgliteNode(...)')
 
 export const schema = z.object({
-  /** One entry per shard, in shard order. */
-  shards: z.array(z.object({ primary: node, replicas: z.array(node).default([]) })).min(1),
+  /**
+   * One entry per shard, in shard order: its `primary` and `replicas`, or its `nodes` (every server of the shard,
+   * in any order), whose roles are found with `pg_is_in_recovery()` and follow a failover.
+   */
+  shards: z
+    .array(
+      z
+        .object({
+          primary: node.optional(),
+          replicas: z.array(node).default([]),
+          nodes: z.array(node).min(1).optional(),
+        })
+        .refine(
+          (s) => (s.primary === undefined) !== (s.nodes === undefined),
+          'give `primary` (and `replicas`) or `nodes`',
+        ),
+    )
+    .min(1),
+  /** Where each shard's roles come from, instead of role detection (Patroni, DNS, your config). @default none */
+  topology: z.custom<TopologySource>((v) => typeof v === 'function', 'a function').optional(),
+  /** Told each failover found (a new primary, or a timeline switch behind the same address). @default none */
+  onFailover: z
+    .custom<(failover: Failover) => unknown>((v) => typeof v === 'function', 'a function')
+    .optional(),
   /** Key to shard. @default createShardMap({ shards: shards.length }) (4096 slots, equal ranges) */
   map: z.custom<ShardMap>((v) => typeof (v as ShardMap)?.shardFor === 'function', 'a ShardMap').optional(),
   /** A replica further behind than either bound serves no reads. @default { bytes: 16 MiB, seconds: 5 } */
@@ -62,8 +85,15 @@ export const schema = z.object({
 
 /** Options of `createShards` for one or more shards. */
 export interface ShardedOptions {
-  /** One entry per shard, in shard order. */
-  shards: { primary: NodeAdapter; replicas?: NodeAdapter[] }[]
+  /**
+   * One entry per shard, in shard order: its `primary` and `replicas`, or its `nodes` (every server of the shard,
+   * in any order), whose roles are found with `pg_is_in_recovery()` and follow a failover.
+   */
+  shards: ({ primary: NodeAdapter; replicas?: NodeAdapter[] } | { nodes: NodeAdapter[] })[]
+  /** Where each shard's roles come from, instead of role detection (Patroni, DNS, your config). @default none */
+  topology?: TopologySource
+  /** Told each failover found (a new primary, or a timeline switch behind the same address). @default none */
+  onFailover?: (failover: Failover) => void | Promise<void>
   /** Key to shard. @default createShardMap({ shards: shards.length }) (4096 slots, equal ranges) */
   map?: ShardMap
   /** A replica further behind than either bound serves no reads. @default { bytes: 16 MiB, seconds: 5 } */
@@ -152,10 +182,28 @@ export interface Shards extends ShardStatements {
   refreshHealth(): Promise<ReplicaHealth[]>
   /** Reads served so far, by shard and route reason. */
   routeCounts(): Record<ReadRoute['reason'], number>[]
+  /** Each shard's roles as last found: primary, replicas, timeline, the last failover, the nodes left out. */
+  topology(): ShardRolesState[]
+  /** Finds every shard's roles now (after a failover you caused, say) and returns them. */
+  refreshTopology(): Promise<ShardRolesState[]>
   /** LISTEN on a shard's primary; resolves to an unsubscribe function. */
   listen(shard: number, channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
   /** Stops health checks and closes every node. Later calls fail with `DbClosedError`. */
   close(): Promise<void>
+}
+
+/** One shard's roles, as `Shards.topology()` reports them. */
+export interface ShardRolesState {
+  shard: number
+  /** The primary's name. */
+  primary: string
+  replicas: string[]
+  /** The primary's timeline, once read. */
+  timeline: number | null
+  /** The last failover found on this shard, if any. */
+  lastFailover: Failover | null
+  /** Nodes of the shard left out of routing, and why (unreachable, a second primary). */
+  excluded: { name: string; reason: string }[]
 }
 
 /**
@@ -179,15 +227,91 @@ export function createShards(options: ShardsOptions): Shards {
     })
   }
   const logger: DbLogger = o.logger ?? { warn: (context, message) => console.warn(message, context) }
-  const healths = o.shards.map(
-    (s, i) => new ShardHealth(i, s.primary, s.replicas, o.maxLag, Math.max(1, o.healthTimeout)),
-  )
-  const routers = o.shards.map((s, i) => new ShardRouter(i, s.primary, s.replicas, healths[i]!))
+  const timeout = Math.max(1, o.healthTimeout)
+  const topologies = o.shards.map((s, i) => {
+    if (s.nodes) {
+      const mode = o.topology ? 'source' : 'detect'
+      return new ShardTopology(i, mode, s.nodes, { primary: s.nodes[0]! }, o.topology, timeout)
+    }
+    const roles = { primary: s.primary!, replicas: s.replicas }
+    return new ShardTopology(i, o.topology ? 'source' : 'static', [], roles, o.topology, timeout)
+  })
+  const healths: ShardHealth[] = []
+  const routers: ShardRouter[] = []
+  /** Health and routing over a shard's current roles; route counts carry over. */
+  const build = (i: number) => {
+    const t = topologies[i]!
+    healths[i] = new ShardHealth(i, t.primary, t.replicas, o.maxLag, timeout, () => t.timeline)
+    const counts = routers[i]?.counts
+    routers[i] = new ShardRouter(i, t.primary, t.replicas, healths[i]!, t, () => void refresh(i))
+    if (counts) Object.assign(routers[i]!.counts, counts)
+  }
+  for (let i = 0; i < topologies.length; i++) build(i)
   let closed = false
+
+  /** LISTENs, so they move to a new primary. */
+  type Listening = {
+    channel: string
+    onNotify: (payload: string) => void
+    on: NodeAdapter
+    stop: () => Promise<void>
+  }
+  const listening = topologies.map(() => new Set<Listening>())
+  const relisten = async (i: number) => {
+    const primary = topologies[i]!.primary
+    for (const entry of listening[i]!) {
+      if (entry.on === primary) continue
+      const stop = entry.stop
+      entry.stop = async () => {}
+      void stop().catch(() => {})
+      try {
+        entry.stop = await primary.listen(entry.channel, entry.onNotify)
+        entry.on = primary
+      } catch (error) {
+        // A consumer polls too (LISTEN only saves latency); the next role check tries again.
+        logger.warn({ shard: i, err: error }, 'LISTEN on the new primary failed')
+      }
+    }
+  }
+  const refreshing: (Promise<void> | null)[] = topologies.map(() => null)
+  /** Finds shard `i`'s roles (coalesced); rebuilds its routing when they changed, and reports a failover. */
+  const refresh = (i: number): Promise<void> => {
+    refreshing[i] ??= (async () => {
+      const t = topologies[i]!
+      const before = [t.primary, ...t.replicas]
+      try {
+        const failover = await t.refresh()
+        const after = [t.primary, ...t.replicas]
+        if (failover || before.length !== after.length || before.some((n, k) => n !== after[k])) build(i)
+        if (failover) {
+          await relisten(i)
+          try {
+            await o.onFailover?.(failover)
+          } catch (error) {
+            logger.warn({ shard: i, err: error }, 'the onFailover hook failed')
+          }
+        } else if (listening[i]!.size > 0) {
+          await relisten(i)
+        }
+      } catch (error) {
+        logger.warn({ shard: i, err: error }, 'finding the roles of the shard failed')
+      } finally {
+        refreshing[i] = null
+      }
+    })()
+    return refreshing[i]!
+  }
+  // Shards whose roles are found ask their nodes before the first statement; static ones are read as they are.
+  const ready = topologies.map((_, i) => (o.shards[i]!.nodes ? refresh(i) : Promise.resolve()))
 
   let running: Promise<void> | null = null
   const check = (): Promise<void> => {
-    running ??= Promise.all(healths.map((h) => h.check())).then(
+    running ??= Promise.all(
+      topologies.map(async (_, i) => {
+        await refresh(i)
+        await healths[i]!.check()
+      }),
+    ).then(
       () => {
         running = null
       },
@@ -232,14 +356,21 @@ export function createShards(options: ShardsOptions): Shards {
     if (!ISOLATIONS.includes(isolation)) {
       throw new InvalidInputError(`isolation must be one of ${ISOLATIONS.join(', ')}`, { isolation })
     }
-    return runTransaction(i, o.shards[i]!.primary, fn, isolation, o.retry, logger)
+    await ready[i]
+    const t = topologies[i]!
+    const primary = t.primary
+    const outcome = await runTransaction(i, primary, fn, isolation, o.retry, logger, () => void refresh(i))
+    t.sawPrimaryLsn(primary, outcome.lsn)
+    return outcome
   }
   const readShardWithRoute = async <T>(
     shard: number,
     fn: (q: Queryable) => Promise<T>,
     opts: ReadOptions = {},
   ) => {
-    const outcome = await routers[shardIndex(shard)]!.read(fn, opts)
+    const i = shardIndex(shard)
+    await ready[i]
+    const outcome = await routers[i]!.read(fn, opts)
     opts.onRoute?.(outcome.route)
     return outcome
   }
@@ -255,7 +386,8 @@ export function createShards(options: ShardsOptions): Shards {
     onShard,
     execute: async (shard, statement, values) => {
       const i = shardIndex(shard)
-      return runStatement(i, o.shards[i]!.primary, statement, values, o.retry)
+      await ready[i]
+      return runStatement(i, topologies[i]!.primary, statement, values, o.retry, () => void refresh(i))
     },
     read: async (shardKey, fn, opts) => (await readShardWithRoute(shardFor(shardKey), fn, opts)).result,
     readWithRoute: async (shardKey, fn, opts) => readShardWithRoute(shardFor(shardKey), fn, opts),
@@ -270,7 +402,8 @@ export function createShards(options: ShardsOptions): Shards {
     async migrate(migrations) {
       open()
       const ordered = orderMigrations(migrations)
-      return Promise.all(o.shards.map((s, i) => migrateNode(i, s.primary, ordered)))
+      await Promise.all(ready)
+      return Promise.all(topologies.map((t, i) => migrateNode(i, t.primary, ordered)))
     },
     health: () => healths.flatMap((h) => h.replicas.map((r) => ({ ...r }))),
     async refreshHealth() {
@@ -280,16 +413,43 @@ export function createShards(options: ShardsOptions): Shards {
       return healths.flatMap((h) => h.replicas.map((r) => ({ ...r })))
     },
     routeCounts: () => routers.map((r) => ({ ...r.counts })),
+    topology: () => topologies.map(rolesOf),
+    async refreshTopology() {
+      open()
+      await Promise.all(topologies.map((_, i) => refresh(i)))
+      return topologies.map(rolesOf)
+    },
     async listen(shard, channel, onNotify) {
-      return o.shards[shardIndex(shard)]!.primary.listen(channel, onNotify)
+      const i = shardIndex(shard)
+      await ready[i]
+      const on = topologies[i]!.primary
+      const entry: Listening = { channel, onNotify, on, stop: await on.listen(channel, onNotify) }
+      listening[i]!.add(entry)
+      return async () => {
+        listening[i]!.delete(entry)
+        await entry.stop()
+      }
     },
     async close() {
       if (closed) return
       closed = true
       clearInterval(timer)
       await running
-      await Promise.all(o.shards.flatMap((s) => [s.primary, ...s.replicas]).map((n) => n.close()))
+      await Promise.all(refreshing)
+      const nodes = new Set(topologies.flatMap((t) => [...t.known]))
+      await Promise.all([...nodes].map((n) => n.close()))
     },
+  }
+}
+
+function rolesOf(t: ShardTopology): ShardRolesState {
+  return {
+    shard: t.shard,
+    primary: t.primary.name,
+    replicas: t.replicas.map((r) => r.name),
+    timeline: t.timeline,
+    lastFailover: t.lastFailover,
+    excluded: [...t.excluded].map(([node, reason]) => ({ name: node.name, reason })),
   }
 }
 

@@ -1,6 +1,7 @@
 import {
   explainMissingTable,
   isConnectionError,
+  isNotPrimaryError,
   retryableConflict,
   SerializationFailureError,
   ShardUnavailableError,
@@ -34,8 +35,9 @@ export function runTransaction<T>(
   isolation: Isolation,
   retry: TransactionRetryPolicy,
   logger: DbLogger,
+  onUnavailable?: () => void,
 ): Promise<{ result: T; lsn: string }> {
-  return retrying(shard, node, retry, async () => {
+  return retrying(shard, node, retry, onUnavailable, async () => {
     const callbacks: ((commit: { lsn: string }) => void | Promise<void>)[] = []
     const outcome = await node.transaction(
       (q) =>
@@ -66,14 +68,16 @@ export function runStatement<R>(
   statement: string | SqlStatement,
   values: unknown[] | undefined,
   retry: TransactionRetryPolicy,
+  onUnavailable?: () => void,
 ): Promise<SqlResult<R>> {
-  return retrying(shard, node, retry, () => node.query<R>(statement, values))
+  return retrying(shard, node, retry, onUnavailable, () => node.query<R>(statement, values))
 }
 
 async function retrying<T>(
   shard: number,
   node: NodeAdapter,
   retry: TransactionRetryPolicy,
+  onUnavailable: (() => void) | undefined,
   run: () => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -82,7 +86,11 @@ async function retrying<T>(
     } catch (error) {
       const sqlstate = retryableConflict(error)
       if (sqlstate === null) {
-        if (isConnectionError(error)) throw new ShardUnavailableError(shard, node.name, error)
+        // Unreachable, or no longer the primary (a demoted node refuses writes: 25006): look for the new one.
+        if (isConnectionError(error) || isNotPrimaryError(error)) {
+          onUnavailable?.()
+          throw new ShardUnavailableError(shard, node.name, error)
+        }
         throw explainMissingTable(error)
       }
       if (attempt >= retry.attempts) throw new SerializationFailureError(shard, attempt, sqlstate, error)

@@ -147,6 +147,8 @@ export interface ReadRoute {
     | 'replica-caught-up'
     | 'replica-behind'
     | 'replica-failed'
+    /** The token is past the current primary's position: after a failover, a commit that was lost. */
+    | 'token-beyond-primary'
 }
 
 /** A versioned SQL script of one module, applied once per shard. */

@@ -22,6 +22,8 @@ describe('db options and input', () => {
     expect(attempt({ shards: [{ primary: { query: 1 } }] })).toMatchObject({
       context: { option: 'shards.0.primary' },
     })
+    // A shard is its primary (and replicas), or its nodes whose roles are found: one of the two.
+    expect(attempt({ shards: [{ replicas: [] }] })).toMatchObject({ code: 'E_INVALID_OPTIONS' })
     // Only option parsing is under test: a node that is never queried.
     const never = () => Promise.reject(new Error('not used'))
     const node = {

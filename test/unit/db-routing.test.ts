@@ -17,13 +17,24 @@ class FakeNode implements NodeAdapter {
   lsnChecks = 0
   /** One connection's memo, when the fake pretends to pool a single connection. */
   memo: Map<string, unknown> | undefined
+  /** Role detection: in recovery (a replica), the timeline of a primary, where a promotion's replay ended. */
+  recovery = false
+  timeline = 1
+  replayed: bigint | null = null
 
   constructor(readonly name: string) {}
 
   query = async <R>(sql: string): Promise<{ rows: R[]; rowCount: number }> => {
     if (this.failWith) throw this.failWith
     let row: Record<string, unknown>
-    if (sql.includes('pg_current_wal_lsn')) row = { lsn: formatLsn(this.current) }
+    if (sql.includes('pg_is_in_recovery'))
+      row = {
+        recovery: this.recovery,
+        lsn: formatLsn(this.recovery ? (this.replay ?? 0n) : this.current),
+        walfile: this.recovery ? null : `${this.timeline.toString(16).padStart(8, '0')}0000000000000001`,
+        replayed: this.replayed === null ? null : formatLsn(this.replayed),
+      }
+    else if (sql.includes('pg_current_wal_lsn')) row = { lsn: formatLsn(this.current) }
     else if (sql.includes('pg_last_xact_replay_timestamp'))
       row = { replay: this.replay === null ? null : formatLsn(this.replay), ts_lag: this.tsLag }
     else if (sql.includes('pg_last_wal_replay_lsn')) {
@@ -162,6 +173,7 @@ describe('read routing', () => {
     expect(served.filter((n) => n === 'r0').length).toBe(5)
     expect(served.filter((n) => n === 'r1').length).toBe(5)
 
+    primary.current = 3000n
     replicas[0]!.replay = 500n
     replicas[1]!.replay = 3000n
     await shards.refreshHealth()
@@ -169,6 +181,76 @@ describe('read routing', () => {
     for (let i = 0; i < 4; i++)
       expect(await shards.read(1, whoServed, { minLsn: formatLsn(2000n) })).toBe('r1')
     expect(replicas[0]!.served).toBe(0)
+  })
+})
+
+describe('failover', () => {
+  it('finds the primary among nodes, follows a promotion, and reports it with the switch point', async () => {
+    const a = new FakeNode('a')
+    const b = new FakeNode('b')
+    b.recovery = true
+    a.current = 1000n
+    b.replay = 1000n
+    const seen: unknown[] = []
+    shards = createShards({
+      shards: [{ nodes: [b, a] }],
+      healthInterval: '1h',
+      onFailover: (f) => void seen.push(f),
+    })
+    expect(await shards.read(1, whoServed, { primary: true })).toBe('a')
+    expect(shards.topology()[0]).toMatchObject({
+      primary: 'a',
+      replicas: ['b'],
+      timeline: 1,
+      lastFailover: null,
+    })
+
+    // a dies with 1500 acknowledged; b was promoted at 1000 onto timeline 2.
+    a.current = 1500n
+    await shards.onShard(0, async () => {})
+    a.failWith = connectionRefused()
+    b.recovery = false
+    b.timeline = 2
+    b.current = 1100n
+    b.replayed = 1000n
+    const [state] = await shards.refreshTopology()
+    expect(state).toMatchObject({ primary: 'b', replicas: [], timeline: 2 })
+    expect(state!.excluded).toEqual([{ name: 'a', reason: expect.stringMatching(/ECONNREFUSED/) }])
+    expect(seen).toEqual([
+      expect.objectContaining({
+        from: 'a',
+        to: 'b',
+        fromTimeline: 1,
+        timeline: 2,
+        switchLsn: formatLsn(1000n),
+        lastOldLsn: formatLsn(1500n),
+      }),
+    ])
+    expect(await shards.read(1, whoServed, { primary: true })).toBe('b')
+    // A lost commit's token reads the new primary, and says why.
+    expect((await shards.readWithRoute(1, whoServed, { minLsn: formatLsn(1400n) })).route).toMatchObject({
+      name: 'b',
+      reason: 'token-beyond-primary',
+    })
+    // The old primary back on its own timeline (a split brain) is left out.
+    a.failWith = null
+    const [again] = await shards.refreshTopology()
+    expect(again).toMatchObject({
+      primary: 'b',
+      excluded: [{ name: 'a', reason: expect.stringMatching(/second primary/) }],
+    })
+    expect(seen).toHaveLength(1)
+  })
+
+  it('notices a timeline switch behind a static primary address', async () => {
+    const { primary, shards } = setup(0)
+    await shards.refreshTopology()
+    primary.timeline = 3
+    const [state] = await shards.refreshTopology()
+    expect(state).toMatchObject({
+      timeline: 3,
+      lastFailover: { from: 'p', to: 'p', fromTimeline: 1, timeline: 3 },
+    })
   })
 })
 

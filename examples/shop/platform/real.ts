@@ -8,7 +8,8 @@ import { patientBroker } from './patient-broker.js'
 
 /**
  * Where the real services are, from the environment:
- * - `SHOP_SHARDS`: one entry per shard separated by `;`, each `primaryUrl[,replicaUrl...]`
+ * - `SHOP_SHARDS`: one entry per shard separated by `;`, each the URLs of its servers, `primaryUrl[,replicaUrl...]`
+ *   (in any order: the roles are found with `pg_is_in_recovery()`, and follow a failover)
  * - `SHOP_SEARCH_DB`: the search service's database URL
  * - `REDIS_URL` (standalone) or `REDIS_CLUSTER_NODES` (`host:port,host:port,...`)
  * - `NATS_URL`
@@ -28,13 +29,9 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
   // A partition drops packets, so only a client-side bound ends a query that will not be answered.
   const queryTimeout = '10s'
   const shards = createShards({
-    shards: env.SHOP_SHARDS.split(';').map((entry) => {
-      const [primary, ...replicas] = entry.split(',')
-      return {
-        primary: createPgNode({ connectionString: primary!, max, queryTimeout }),
-        replicas: replicas.map((url) => createPgNode({ connectionString: url, max, queryTimeout })),
-      }
-    }),
+    shards: env.SHOP_SHARDS.split(';').map((entry) => ({
+      nodes: entry.split(',').map((url) => createPgNode({ connectionString: url, max, queryTimeout })),
+    })),
   })
   const search = createShards({
     shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max, queryTimeout }) }],

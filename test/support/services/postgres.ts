@@ -1,9 +1,18 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { waitFor } from '../wait.js'
 import { timed } from './debug.js'
 import { uniqueName } from './names.js'
-import { createDatabase, pgReady, pgUrl, replicaLag, waitForReplica, withClient } from './pg-admin.js'
+import {
+  createDatabase,
+  pgReady,
+  pgUrl,
+  queryOne,
+  replicaLag,
+  waitForReplica,
+  withClient,
+} from './pg-admin.js'
 import { initDataDir } from './pg-template.js'
 import { freePort, LOOPBACK, withPortRetry } from './ports.js'
 import { type RunAs, runCommand, type ServerProcess, spawnServer, waitUntilReady } from './process.js'
@@ -25,8 +34,10 @@ export interface PgNode {
 }
 
 export interface PostgresServer {
-  primary: PgNode
-  replica?: PgNode
+  /** The current primary: after `promote()`, the promoted node. */
+  readonly primary: PgNode
+  /** The current replica: none after `promote()` until `startReplica()`. */
+  readonly replica?: PgNode
   /** A database with a unique name; with a replica, returns once the replica has replayed it. */
   createDatabase(prefix: string): Promise<{ name: string; primaryUrl: string; replicaUrl?: string }>
   pauseReplay(): Promise<void>
@@ -34,6 +45,24 @@ export interface PostgresServer {
   replicaLag(): Promise<{ bytes: number; seconds: number }>
   /** Until the replica's replay LSN reaches the primary's current LSN. */
   waitForReplica(): Promise<void>
+  /**
+   * Stops the replica's streaming (its primary_conninfo emptied and reloaded): what the primary commits from now
+   * on never reaches it, as in a failover after an asynchronous primary's last commits. (A paused replay is not
+   * enough: a promotion replays everything received first.) `promote()` restores the setting.
+   */
+  stopStreaming(): Promise<void>
+  /**
+   * Failover: `pg_ctl promote` on the replica, which becomes `primary` (on a new timeline); the old primary is
+   * SIGKILLed first (`oldPrimary: 'kill'`, the default: what it had not streamed yet is lost), stopped fast
+   * (`'stop'`) or left running (`'keep'`, two primaries: a split brain). Afterwards there is no replica.
+   */
+  promote(opts?: { oldPrimary?: 'kill' | 'stop' | 'keep' }): Promise<{ primary: PgNode; old: PgNode }>
+  /**
+   * A new streaming replica of the current primary (pg_basebackup into a fresh data dir), on `port`: by default
+   * the port of a node that is no longer running (the old primary's after `promote()`, so a client's static
+   * node list finds it again), else a free one. Returns once it accepts queries.
+   */
+  startReplica(opts?: { port?: number }): Promise<PgNode>
   close(): Promise<void>
 }
 
@@ -96,9 +125,14 @@ class Node implements PgNode {
   readonly host = LOOPBACK
   #server: ServerProcess | undefined
 
+  /** Whether its postmaster is up (false after kill/stop). */
+  get running(): boolean {
+    return this.#server?.running ?? false
+  }
+
   constructor(
     readonly port: number,
-    private readonly dataDir: string,
+    readonly dataDir: string,
     private readonly baseDir: string,
     private readonly what: string,
   ) {}
@@ -162,6 +196,25 @@ async function startNode(dataDir: string, baseDir: string, what: string): Promis
   })
 }
 
+/** A copy of a running server's data dir set up to stream from it (-R: standby.signal and primary_conninfo). */
+function baseBackup(
+  fromPort: number,
+  dataDir: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  user: RunAs | undefined,
+): Promise<string> {
+  // A fast checkpoint avoids waiting for a spread one.
+  return runCommand(
+    join(pgBinDir(), 'pg_basebackup'),
+    [
+      ...['-h', LOOPBACK, '-p', String(fromPort), '-U', 'postgres', '-D', dataDir],
+      ...['-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'],
+    ],
+    { cwd, env, runAs: user },
+  )
+}
+
 export async function startPostgres(opts: { replica?: boolean } = {}): Promise<PostgresServer> {
   const withReplica = opts.replica ?? true
   const bin = pgBinDir()
@@ -176,28 +229,7 @@ export async function startPostgres(opts: { replica?: boolean } = {}): Promise<P
     nodes.push(primary)
     if (withReplica) {
       const replicaDir = join(dir, 'replica')
-      // -R writes standby.signal and primary_conninfo; a fast checkpoint avoids waiting for a spread one.
-      await timed('postgres basebackup', () =>
-        runCommand(
-          join(bin, 'pg_basebackup'),
-          [
-            '-h',
-            LOOPBACK,
-            '-p',
-            String(primary.port),
-            '-U',
-            'postgres',
-            '-D',
-            replicaDir,
-            '-R',
-            '-X',
-            'stream',
-            '--checkpoint=fast',
-            '--no-sync',
-          ],
-          { cwd: dir, env, runAs: user },
-        ),
-      )
+      await timed('postgres basebackup', () => baseBackup(primary.port, replicaDir, dir, env, user))
       nodes.push(await timed('postgres replica', () => startNode(replicaDir, dir, 'replica')))
     }
   } catch (error) {
@@ -205,14 +237,19 @@ export async function startPostgres(opts: { replica?: boolean } = {}): Promise<P
     removeTempDir(dir)
     throw error
   }
-  const [primary, replica] = nodes as [Node, Node | undefined]
+  let [primary, replica] = nodes as [Node, Node | undefined]
+  let rebuilt = 0
   const needReplica = (what: string): Node => {
     if (!replica) throw new Error(`${what}: this PostgresServer was started without a replica`)
     return replica
   }
   return {
-    primary,
-    replica,
+    get primary() {
+      return primary
+    },
+    get replica() {
+      return replica
+    },
     createDatabase: (prefix) => createDatabase(primary.port, replica?.port, uniqueName(prefix)),
     async pauseReplay() {
       await withClient(needReplica('pauseReplay').url(), (client) =>
@@ -226,6 +263,48 @@ export async function startPostgres(opts: { replica?: boolean } = {}): Promise<P
     },
     replicaLag: () => replicaLag(primary.url(), needReplica('replicaLag').url()),
     waitForReplica: () => waitForReplica(primary.url(), needReplica('waitForReplica').url()),
+    async stopStreaming() {
+      const url = needReplica('stopStreaming').url()
+      await withClient(url, async (client) => {
+        await client.query(`ALTER SYSTEM SET primary_conninfo = ''`)
+        await client.query('SELECT pg_reload_conf()')
+      })
+      await waitFor(
+        async () =>
+          (await queryOne<{ n: number }>(url, 'SELECT count(*)::int AS n FROM pg_stat_wal_receiver')).n === 0,
+        { timeoutMs: 10_000, what: 'the replica to stop streaming' },
+      )
+    },
+    async promote(opts = {}) {
+      const promoted = needReplica('promote')
+      const old = primary
+      const how = opts.oldPrimary ?? 'kill'
+      if (how === 'kill') await old.kill()
+      else if (how === 'stop') await old.stop()
+      // -w: returns once the node left recovery and accepts writes.
+      await runCommand(join(bin, 'pg_ctl'), ['promote', '-w', '-t', '60', '-D', promoted.dataDir], {
+        cwd: dir,
+        env,
+        runAs: user,
+      })
+      // A setting stopStreaming() left would be copied into the next replica's data dir.
+      await withClient(promoted.url(), (client) => client.query('ALTER SYSTEM RESET primary_conninfo'))
+      primary = promoted
+      replica = undefined
+      return { primary, old }
+    },
+    async startReplica(opts = {}) {
+      if (replica) throw new Error('startReplica: this PostgresServer already has a replica')
+      const port = opts.port ?? nodes.find((n) => !n.running && n !== primary)?.port ?? (await freePort())
+      const what = `replica${++rebuilt}`
+      const dataDir = join(dir, what)
+      await timed('postgres basebackup', () => baseBackup(primary.port, dataDir, dir, env, user))
+      const node = new Node(port, dataDir, dir, what)
+      nodes.push(node)
+      await node.start()
+      replica = node
+      return node
+    },
     async close() {
       // The data is thrown away: no shutdown checkpoint to wait for, just end the processes. The dir
       // can hold gigabytes of test databases: it goes in the background.
