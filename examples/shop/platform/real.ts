@@ -1,4 +1,4 @@
-import { createShards } from 'concord/db'
+import { createShards, type Failover } from 'concord/db'
 import { createNatsBroker } from 'concord/nats'
 import { createPgNode } from 'concord/pg'
 import { createRedisBus, createRedisTier } from 'concord/redis'
@@ -24,7 +24,10 @@ export const realEnv = z.object({
 
 export type RealEnv = z.infer<typeof realEnv>
 
-export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra {
+export function realInfra(
+  env: RealEnv,
+  options: { pool?: number; onFailover?: (failover: Failover) => Promise<void> } = {},
+): Infra {
   const max = options.pool ?? 10
   // A partition drops packets, so only a client-side bound ends a query that will not be answered.
   const queryTimeout = '10s'
@@ -32,6 +35,7 @@ export function realInfra(env: RealEnv, options: { pool?: number } = {}): Infra 
     shards: env.SHOP_SHARDS.split(';').map((entry) => ({
       nodes: entry.split(',').map((url) => createPgNode({ connectionString: url, max, queryTimeout })),
     })),
+    ...(options.onFailover && { onFailover: options.onFailover }),
   })
   const search = createShards({
     shards: [{ primary: createPgNode({ connectionString: env.SHOP_SEARCH_DB, max, queryTimeout }) }],

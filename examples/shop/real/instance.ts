@@ -32,7 +32,18 @@ const byService = new Map<ServiceName, string[]>()
 for (const name of urls.keys())
   byService.set(serviceOf(name), [...(byService.get(serviceOf(name)) ?? []), name])
 
-const infra = realInfra(config.env)
+// A primary failover may have lost acknowledged writes whose values the caches still hold (and whose version
+// numbers the new primary will hand out again): drop everything no database can vouch for any more.
+let clearCaches = async () => {}
+const infra = realInfra(config.env, {
+  onFailover: async (failover) => {
+    console.warn(
+      `${args.name}: shard ${failover.shard} failed over from ${failover.from} to ${failover.to}; commits in ` +
+        `(${failover.switchLsn}, ${failover.lastOldLsn}] may be lost: clearing the caches`,
+    )
+    await clearCaches()
+  },
+})
 const instance = factories[serviceOf(args.name)](
   {
     infra,
@@ -43,6 +54,9 @@ const instance = factories[serviceOf(args.name)](
   },
   args.name,
 )
+clearCaches = async () => {
+  await Promise.all(instance.caches.map((cache) => cache.clear()))
+}
 await instance.app.listen({ host: '127.0.0.1', port: args.port })
 await instance.start()
 console.log(`listening ${args.name} http://127.0.0.1:${args.port}`)
