@@ -18,7 +18,7 @@ import type { CopyBehind, Quiescence } from './quiescence.js'
 import { type Summary, summarize } from './stats.js'
 import { evaluateTargets, type Target } from './targets.js'
 
-/** The contract's clauses (DESIGN.md), each with its verdict in the summary. */
+/** The contract's clauses (docs/contract.md), each with its verdict in the summary. */
 export const CLAUSES = {
   C1: 'read-your-writes on the writing instance',
   C2: 'bounded cross-instance staleness',

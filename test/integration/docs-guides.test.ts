@@ -139,6 +139,51 @@ describe('docs/guides: the snippets run', () => {
     expect(out[1]).toBe('published: drizzle, knex, kysely, pg')
     expect(run.code).toBe(0)
   })
+
+  it('tracing/otel.ts and tracing/channel.ts: concord/otel spans, a loader span its child; TracingChannel messages', async () => {
+    const [otel, channel] = await Promise.all([
+      runSnippet('docs/snippets/guides/tracing/otel.ts'),
+      runSnippet('docs/snippets/guides/tracing/channel.ts'),
+    ])
+    expect(otel.stderr).toBe('')
+    expect(lines(otel.stdout)).toEqual([
+      'SELECT products, child of getOrLoad products',
+      'getOrLoad products (tier loader)',
+      'getOrLoad products (tier l1)',
+    ])
+    expect(otel.code).toBe(0)
+    expect(channel.stderr).toBe('')
+    const attributes = (tier: string, hit: boolean) =>
+      JSON.stringify({
+        'cache.name': 'products',
+        'cache.key': 'product:1',
+        'cache.tier': tier,
+        'cache.hit': hit,
+      })
+    expect(lines(channel.stdout)).toEqual([
+      `getOrLoad products ${attributes('loader', false)} events: cache.fill`,
+      `getOrLoad products ${attributes('l1', true)} events: none`,
+    ])
+    expect(channel.code).toBe(0)
+  })
+
+  it('wal-feed/feed.ts: plain-SQL writes evict the caches through the WAL, an insert becomes an event', async () => {
+    const db = await sharedServices().postgres.createDatabase('docs_guide_feed')
+    const run = await runSnippet('docs/snippets/guides/wal-feed/feed.ts', {
+      DATABASE_URL: db.primaryUrl,
+      REDIS_URL: sharedServices().redis.url,
+    })
+    expect(run.stderr).toBe('')
+    const out = lines(run.stdout)
+    expect(out.slice(0, 3)).toEqual([
+      'product:1 cached: lamp',
+      'after a plain-SQL UPDATE: desk lamp',
+      'member:1 now gold',
+    ])
+    expect(out[3]).toMatch(new RegExp(`^event order\\.insert for order 7, lsn ${LSN}$`))
+    expect(out[4]).toMatch(/^feed streaming: [1-3] transactions, 1 event$/)
+    expect(run.code).toBe(0)
+  })
 })
 
 // docs/guides/adapters.md: the bus contract against the guide's Map-based bus, registered in this file.

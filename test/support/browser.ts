@@ -37,11 +37,17 @@ const DOCS_IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url)
  * bytes on every run, so an ordinary test run leaves the committed pictures alone; refresh them on purpose with
  * `CONCORD_DOCS_SCREENSHOTS=1 npx vitest run test/e2e/dashboard-live.test.ts test/e2e/verify-short.test.ts`).
  * The docs link to them, so the docs check fails if one goes missing. Returns the path written, or undefined.
+ * `fullPage: false` keeps only the viewport: for a long page whose top says what it is (the package ships the
+ * pictures, and a full verify report is ~1 MB of PNG).
  */
-export async function saveDocsScreenshot(page: Page, name: string): Promise<string | undefined> {
+export async function saveDocsScreenshot(
+  page: Page,
+  name: string,
+  { fullPage = true }: { fullPage?: boolean } = {},
+): Promise<string | undefined> {
   if (process.env.CONCORD_DOCS_SCREENSHOTS !== '1') return undefined
   mkdirSync(DOCS_IMAGES, { recursive: true })
   const path = join(DOCS_IMAGES, `${name}.png`)
-  await page.screenshot({ path, fullPage: true })
+  await page.screenshot({ path, fullPage })
   return path
 }

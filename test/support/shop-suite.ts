@@ -15,9 +15,9 @@ const COPIES_PER_PRODUCT = 1 + 2 + 1 + 2 + 1
 
 /**
  * Reads until `isFresh` holds and fails if a read that began more than `boundMs` after `since` was not fresh: a
- * stale read, as DESIGN.md defines it, starts after the acknowledgement plus the bound. A read that began within
- * the bound may be old, so HTTP's own delay on a loaded machine (13 processes on 2 cores for the real shop)
- * neither fails the test nor hides a stale answer. A read that throws (a failed order) is neither.
+ * stale read, as docs/contract.md defines it, starts after the acknowledgement plus the bound. A read that began
+ * within the bound may be old, so HTTP's own delay on a loaded machine (13 processes on 2 cores for the real
+ * shop) neither fails the test nor hides a stale answer. A read that throws (a failed order) is neither.
  */
 async function freshWithin<T>(
   read: () => Promise<T>,
