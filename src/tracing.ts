@@ -18,8 +18,11 @@ export const TRACE_CHANNELS = {
   sagaCompensate: 'concord.saga.compensate',
 } as const
 
+/** A traced point's name (`cacheGetOrLoad`, `relayClaim`, ...); its channel is `TRACE_CHANNELS[point]`. */
 export type TracePoint = keyof typeof TRACE_CHANNELS
+/** An attribute's value, as OpenTelemetry accepts it. */
 export type TraceAttributeValue = string | number | boolean
+/** Span or event attributes by name (the names are in docs/guides/tracing.md). */
 export type TraceAttributes = Record<string, TraceAttributeValue>
 /** OpenTelemetry's span kinds, as the messaging and database conventions use them. */
 export type TraceSpanKind = 'internal' | 'client' | 'producer' | 'consumer'
@@ -46,7 +49,9 @@ export interface TraceMessage {
 
 /** The running span as a `Tracer` exposes it to the traced operation. */
 export interface TraceSpan {
+  /** Sets one attribute on the span (a later value for the same name wins). */
   setAttribute(name: string, value: TraceAttributeValue): void
+  /** Records a point in time on the span (a fill, a fencing rejection). */
   addEvent(name: string, attributes?: TraceAttributes): void
 }
 

@@ -58,8 +58,11 @@ export interface FeedTableMapping {
 
 /** What the feed needs from a cache: concord/cache's `Cache` fits. */
 export interface FeedCache {
+  /** Drops `keys` everywhere; `lsn` is the change's commit position, so a later fill is replica-safe (C4). */
   invalidate(keys: string[], opts?: { lsn?: string }): Promise<unknown>
+  /** Drops every key stored with `tag` (mapped tags). */
   invalidateTag?(tag: string): Promise<unknown>
+  /** Drops everything (a TRUNCATE of a mapped table). */
   clear?(): Promise<unknown>
   /** Used to skip keys already invalidated at or past this commit (by the writer or the outbox record). */
   inspect?(key: string): Promise<{ l2?: { lsn?: string } }>

@@ -50,6 +50,7 @@ export const schema = z.object({
   prepare: z.boolean().default(true),
 })
 
+/** Options of `createPgNode`: a pool of its own (connection fields) or the application's (`pool`), and timeouts. */
 export interface PgNodeOptions {
   /**
    * The application's own pool: concord runs on it (and holds one of its connections for LISTEN) instead of

@@ -41,6 +41,7 @@ const INITDB_ARGS = ['--wal-segsize=1']
 // default, the largest part of an instance's start), and an embedded shard's data is small.
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
 
+/** Where initialised data directories are kept between starts, per user (under the OS temp dir). */
 export const defaultPgliteCacheDir = (): string =>
   join(tmpdir(), `concord-cache-pglite-${process.getuid?.() ?? 'user'}`)
 

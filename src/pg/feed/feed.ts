@@ -14,6 +14,7 @@ import { type ChangeFeedOptions, schema } from './options.js'
 import { checkWalLevel, dropSlot, ensurePublication, ensureSlot, readSlot } from './slot.js'
 import { sendStandbyStatus } from './standby-status.js'
 
+/** Where the feed is: streaming; waiting for the slot another consumer holds; retrying after an error; etc. */
 export type ChangeFeedState = 'idle' | 'streaming' | 'waiting' | 'retrying' | 'slot-missing' | 'closed'
 
 /** What `status()` reports: the feed's own counters and the slot as the server sees it. */
@@ -43,6 +44,7 @@ export interface ChangeFeedStatus {
   lastError?: string
 }
 
+/** A change feed on one shard primary's WAL (logical replication): see `createChangeFeed`. */
 export interface ChangeFeed {
   /**
    * Checks the server (wal_level), creates the publication and slot when missing, and starts streaming in the
@@ -52,6 +54,7 @@ export interface ChangeFeed {
    * @throws FeedSlotMissingError with `createSlot: false` and no slot.
    */
   start(): Promise<void>
+  /** The feed's counters and its slot's lag (bytes and seconds), read from the server. */
   status(): Promise<ChangeFeedStatus>
   /** Stops streaming; the slot stays (and retains WAL) for the next start. */
   close(): Promise<void>

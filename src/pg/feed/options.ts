@@ -64,6 +64,7 @@ export const schema = z.object({
   beforeApply: fn<(batch: readonly FeedTransaction[]) => Promise<void> | void>().optional(),
 })
 
+/** Options of `createChangeFeed`: where the primary is, the slot and publication, and the mapping. */
 export interface ChangeFeedOptions {
   /** `postgres://user:pass@host:port/db` of the shard's primary; or the separate fields below. */
   connectionString?: string
