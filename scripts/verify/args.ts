@@ -15,6 +15,7 @@ export const FAULTS = [
   'partition-pg',
   'partition-nats',
   'redis-failover',
+  'foreign-write',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
 

@@ -1,4 +1,5 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
+import { foreignWrite } from './fault-foreign-write.js'
 import { partition } from './fault-partition.js'
 import { redisFailover } from './fault-redis-failover.js'
 import type { FaultWindow, History } from './history.js'
@@ -45,6 +46,7 @@ type Sampler = ReturnType<typeof convergenceSampler>
 
 function injectors(
   system: System,
+  history: History,
   copies: Copies,
   sampler: Sampler,
   random: () => number,
@@ -158,6 +160,7 @@ function injectors(
       pick,
     ),
     'redis-failover': () => redisFailover(system, pick),
+    'foreign-write': foreignWrite(system, history, sampler, copies.productInstances, random),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 
@@ -222,7 +225,7 @@ export function runFaults(
 ): { healed: Promise<void>; done: Promise<void> } {
   const { system, copies, history, sampler, random, signal, onEvent } = ctx
   const pick = (names: string[]) => names[Math.floor(random() * names.length)]!
-  const inject = injectors(system, copies, sampler, random, pick)
+  const inject = injectors(system, history, copies, sampler, random, pick)
   const measuring: Promise<void>[] = []
   const healed = (async () => {
     let previousEnd = 0

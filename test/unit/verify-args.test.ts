@@ -18,7 +18,7 @@ const usage = (argv: string[]) => {
 describe('verify arguments', () => {
   it('takes --faults all as every fault the Redis supports, and none or nothing as no fault', () => {
     expect(parseVerifyArgs(['--faults', 'all', '--duration', '90']).faults).toEqual(SINGLE)
-    expect(parseVerifyArgs(['--faults', 'all', '--redis', 'cluster', '--duration', '60']).faults).toEqual(
+    expect(parseVerifyArgs(['--faults', 'all', '--redis', 'cluster', '--duration', '90']).faults).toEqual(
       FAULTS.filter(
         (fault) => !['pubsub-kill', 'redis-restart', 'redis-latency', 'partition-redis'].includes(fault),
       ),
