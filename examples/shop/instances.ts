@@ -19,6 +19,7 @@ import { productChanged } from './services/order/product-info.js'
 import { orderRoutes } from './services/order/routes.js'
 import { orderSaga } from './services/order/saga.js'
 import { ORDER_PRODUCT_CACHE, OrderService, type ProductInfo } from './services/order/service.js'
+import { productFeedTables } from './services/product/feed.js'
 import { productRoutes } from './services/product/routes.js'
 import { PRODUCT_CACHE, ProductService } from './services/product/service.js'
 import { searchRoutes } from './services/search/routes.js'
@@ -32,6 +33,11 @@ export interface InstanceContext {
   registry?: Registry
   /** L1 time-to-live: the upper bound of staleness if every other layer failed at once. */
   l1Ttl: number
+  /**
+   * Whether this instance runs the WAL change feeds (one per shard primary, one slot each; real mode). One
+   * process must: in real mode product-1 does. Ignored when the platform has none (embedded, or turned off).
+   */
+  changeFeed?: boolean
 }
 
 /** One running instance of a service: its HTTP app, its background workers, and what it reports. */
@@ -104,9 +110,22 @@ export function productInstance(context: InstanceContext, name: string): Instanc
   const cache = cacheFor<Product | undefined>(context, PRODUCT_CACHE, name)
   const service = new ProductService(infra.shards, cache, outbox)
   // Relays run beside the writers; leases let several drain one shard without publishing out of order.
-  const relay = createRelay({ shards: infra.shards, broker: infra.broker, id: name, onError: quiet(name) })
+  const relay = createRelay({
+    shards: infra.shards,
+    broker: infra.broker,
+    id: name,
+    onError: quiet(`${name} relay`),
+  })
   const invalidator = createInvalidator({ broker: infra.broker, caches: { [PRODUCT_CACHE]: cache } })
   const inbox = createInbox({ shards: infra.shards, consumer: 'stock-participant' })
+  // Writes made outside the shop (plain SQL on a primary) reach the caches and search through these.
+  const feeds = context.changeFeed
+    ? (infra.changeFeeds?.({
+        tables: productFeedTables,
+        caches: { [PRODUCT_CACHE]: cache },
+        onError: quiet(`${name} change feed`),
+      }) ?? [])
+    : []
   let subscription: Subscription | undefined
   const caches = [cache] as Cache<unknown>[]
   const routes = productRoutes(
@@ -132,8 +151,10 @@ export function productInstance(context: InstanceContext, name: string): Instanc
         take: (tx, order) => service.reserveIn(tx, order.productId, order.quantity),
         give: (tx, order) => service.releaseIn(tx, order.productId, order.quantity),
       })
+      await Promise.all(feeds.map((feed) => feed.start()))
     },
     async close() {
+      await Promise.all(feeds.map((feed) => feed.close()))
       await subscription?.close()
       await relay.close()
       await invalidator.close()
@@ -251,10 +272,10 @@ export const factories: Record<ServiceName, (context: InstanceContext, name: str
 function quiet(name: string) {
   let last = 0
   return (error: unknown) => {
-    // A relay survives outages by backing off; say so at most every 5 s rather than per attempt.
+    // A relay (or feed) survives outages by backing off; say so at most every 5 s rather than per attempt.
     if (Date.now() - last < 5000) return
     last = Date.now()
-    console.warn(`${name} relay: ${(error as Error).message ?? error}`)
+    console.warn(`${name}: ${(error as Error).message ?? error}`)
   }
 }
 

@@ -16,6 +16,7 @@ export const FAULTS = [
   'partition-nats',
   'redis-failover',
   'primary-failover',
+  'foreign-write',
 ] as const
 export type FaultName = (typeof FAULTS)[number]
 

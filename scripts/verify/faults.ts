@@ -1,4 +1,5 @@
 import { type FaultName, MIN_SLOT_S } from './args.js'
+import { foreignWrite } from './fault-foreign-write.js'
 import { partition } from './fault-partition.js'
 import { injectPrimaryFailover } from './fault-primary-failover.js'
 import { redisFailover } from './fault-redis-failover.js'
@@ -46,6 +47,7 @@ type Sampler = ReturnType<typeof convergenceSampler>
 
 function injectors(
   system: System,
+  history: History,
   copies: Copies,
   sampler: Sampler,
   random: () => number,
@@ -160,6 +162,7 @@ function injectors(
     ),
     'redis-failover': () => redisFailover(system, pick),
     'primary-failover': () => injectPrimaryFailover(system, random),
+    'foreign-write': foreignWrite(system, history, sampler, copies.productInstances, random),
   } satisfies Record<FaultName, () => Promise<Injection>>
 }
 
@@ -224,7 +227,7 @@ export function runFaults(
 ): { healed: Promise<void>; done: Promise<void> } {
   const { system, copies, history, sampler, random, signal, onEvent } = ctx
   const pick = (names: string[]) => names[Math.floor(random() * names.length)]!
-  const inject = injectors(system, copies, sampler, random, pick)
+  const inject = injectors(system, history, copies, sampler, random, pick)
   const measuring: Promise<void>[] = []
   const healed = (async () => {
     let previousEnd = 0

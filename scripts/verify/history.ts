@@ -63,8 +63,8 @@ export interface Convergence {
   at: number
   /** Path -> ms after `at` when that copy first showed >= version; absent = not within the deadline. */
   paths: Record<string, number | undefined>
-  /** Why traced: a sampled write, or a fault's own probe (writer-kill). */
-  reason: 'sample' | 'writer-kill'
+  /** Why traced: a sampled write, or a fault's own probe (writer-kill, foreign-write). */
+  reason: 'sample' | 'writer-kill' | 'foreign-write'
 }
 
 /** Time from a heal until every copy of the keys written during the fault showed their last version. */

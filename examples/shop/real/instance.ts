@@ -51,6 +51,8 @@ const instance = factories[serviceOf(args.name)](
     transport: httpTransport(urls, 30_000),
     registry: new Registry(),
     l1Ttl: Number(process.env.SHOP_L1_TTL_MS ?? 60_000),
+    // One process per shard primary's feed (each slot has one consumer): the first product instance.
+    changeFeed: args.name === 'product-1',
   },
   args.name,
 )

@@ -50,6 +50,11 @@ export async function launchReal(
     progress?: Progress
     /** One instance's environment, when it differs from the shared one (verify routes each through its proxies). */
     instanceEnv?: (instance: string, env: RealEnv) => RealEnv
+    /**
+     * The WAL change feed (run by product-1): false turns it off, like `SHOP_CHANGE_FEED=off`.
+     * @default true
+     */
+    changeFeed?: boolean
   },
   /** The servers to use, or a function that starts them (run while the instance processes load). */
   given?: RealEnv | (() => Promise<RealEnv>),
@@ -79,7 +84,8 @@ export async function launchReal(
   }
   const configure = async (name: string, child: ChildProcess, shared: RealEnv) => {
     const listening = waitForLine(child, `listening ${name}`, 180_000)
-    const env = flags.instanceEnv?.(name, shared) ?? shared
+    const own = flags.instanceEnv?.(name, shared) ?? shared
+    const env = shared.SHOP_CHANGE_FEED ? { ...own, SHOP_CHANGE_FEED: shared.SHOP_CHANGE_FEED } : own
     child.stdin!.end(`${JSON.stringify({ env, urls: Object.fromEntries(urls) } satisfies InstanceConfig)}\n`)
     await listening
   }
@@ -95,6 +101,8 @@ export async function launchReal(
     else if (given) env = given
     else if (process.env.SHOP_SHARDS) env = realEnv.parse(process.env)
     else ({ env, servers } = await progress.step('servers', () => startServers(closers)))
+    if (flags.changeFeed === false || process.env.SHOP_CHANGE_FEED === 'off')
+      env = { ...env, SHOP_CHANGE_FEED: 'off' }
 
     // This process keeps its own connections for the admin side (status, checker, tracer).
     infra = realInfra(env)
