@@ -132,7 +132,11 @@ function followingFeed(
       if (failover.shard !== shard || next === undefined) return
       await feed.close().catch(() => undefined)
       feed = make(next)
-      if (started) await feed.start()
+      // A feed that cannot start on the new primary is reported, and the caches are cleared all the same.
+      if (started)
+        await feed.start().catch((error) => {
+          console.warn(`shop: change feed of shard ${shard} on the new primary: ${(error as Error).message}`)
+        })
     },
   }
 }

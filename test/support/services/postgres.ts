@@ -94,11 +94,11 @@ function runAs(): RunAs | undefined {
 }
 
 /**
- * Small, fast and disposable: nothing here needs to survive a power cut. A primary runs with
- * `wal_level = logical`, so change feeds (concord/pg's createChangeFeed) can decode its WAL; a replica keeps
- * `replica` (hot standbys only need the primary's level to be at least that).
+ * Small, fast and disposable: nothing here needs to survive a power cut. Every server runs with
+ * `wal_level = logical`, so change feeds (concord/pg's createChangeFeed) can decode a primary's WAL, and a
+ * replica promoted by a failover can take a new feed at once (a standby at `replica` would need a restart).
  */
-function serverSettings(port: number, socketDir: string, role: 'primary' | 'replica'): string[] {
+function serverSettings(port: number, socketDir: string): string[] {
   const settings: Record<string, string | number> = {
     port,
     listen_addresses: LOOPBACK,
@@ -107,7 +107,7 @@ function serverSettings(port: number, socketDir: string, role: 'primary' | 'repl
     max_connections: 100,
     fsync: 'off',
     full_page_writes: 'off',
-    wal_level: role === 'primary' ? 'logical' : 'replica',
+    wal_level: 'logical',
     // The replica's stream, pg_basebackup's, and a few change feeds' (one slot and one sender each).
     max_wal_senders: 10,
     max_replication_slots: 10,
@@ -150,11 +150,7 @@ class Node implements PgNode {
     const logFile = join(this.baseDir, `${this.what}.log`)
     const server = spawnServer({
       command: join(pgBinDir(), 'postgres'),
-      args: [
-        '-D',
-        this.dataDir,
-        ...serverSettings(this.port, this.baseDir, this.what === 'replica' ? 'replica' : 'primary'),
-      ],
+      args: ['-D', this.dataDir, ...serverSettings(this.port, this.baseDir)],
       logFile,
       cwd: this.baseDir,
       env: pgEnv(this.baseDir),
