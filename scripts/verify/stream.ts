@@ -24,7 +24,7 @@ export interface StaleSet {
   fill: Op
 }
 
-// A 404 after a delete is the delete's tombstone; one whose answer is not in yet counts as the newest state.
+// A 404 answered after a delete was sent counts as the newest state (the tombstone), before and after its answer.
 const GONE = Number.MAX_SAFE_INTEGER
 const versionOf = (op: Op) => op.version ?? 0
 
@@ -170,7 +170,6 @@ export class StreamChecker {
   private readonly groups = new Map<number, KeyGroups>()
   private readonly instances = new Map<string, number>()
   private readonly deleteInvoked = new Map<number, number>()
-  private readonly deleteVersion = new Map<number, number>()
   /** Recent fills (replica or primary reads) per key, for the stale-set attribution. */
   private readonly fills = new Map<number, Op[]>()
   private latest = 0
@@ -199,7 +198,6 @@ export class StreamChecker {
       this.counts[op.kind === 'write' ? 'writes' : op.kind === 'insert' ? 'inserts' : 'deletes']++
       if (op.kind === 'delete') {
         this.deleting(op.key, op.invoke)
-        if (op.version !== undefined) this.deleteVersion.set(op.key, op.version)
       }
       if (op.version === undefined) return
       entry(this.writes, op.key, () => new KeyWrites()).add(op)
@@ -211,7 +209,9 @@ export class StreamChecker {
     let read = op
     if (op.notFound) {
       const del = this.deleteInvoked.get(op.key)
-      if (del !== undefined && del < op.ack) read = { ...op, version: this.deleteVersion.get(op.key) ?? GONE }
+      // Every 404 after the delete is the same state, the newest: giving it the tombstone's version once the
+      // delete's answer is in (and GONE before) made two 404s in a row look like a read going back.
+      if (del !== undefined && del < op.ack) read = { ...op, version: GONE }
     }
     if (read.source === 'replica' || read.source === 'primary') this.keepFill(read)
     this.checkMonotonic(read)

@@ -83,6 +83,17 @@ describe('verify stream checker', () => {
     expect(history.stream.stale.map((x) => x.read)).toEqual([back])
     expect(history.stream.monotonic.instance.map((m) => m.later)).toEqual([back])
   })
+
+  it("takes two 404s on either side of the delete's answer for the same state, not a read going back", () => {
+    const history = new History()
+    history.record(op({ kind: 'insert', version: 1, invoke: 0, ack: 5 }))
+    history.deleting(7, 10)
+    history.record(op({ notFound: true, invoke: 12, ack: 13 }))
+    history.record(op({ kind: 'delete', version: 2, invoke: 10, ack: 20 }))
+    history.record(op({ client: 2, notFound: true, invoke: 25, ack: 26 }))
+    expect(history.stream.monotonic.instance).toEqual([])
+    expect(history.stream.stale).toEqual([])
+  })
 })
 
 describe('verify C3 rule: stale sets', () => {
